@@ -1,0 +1,3 @@
+//! (being written)
+mod kind;
+pub use kind::RecordKind;
