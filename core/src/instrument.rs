@@ -247,10 +247,10 @@ impl Filters {
         if self.max_price.is_positive() && price > self.max_price {
             return Err(FilterViolation::PriceAboveMax);
         }
-        if self.tick_size.is_positive() {
-            if grid_offset(price.raw(), self.min_price.raw(), self.tick_size.raw()) != 0 {
-                return Err(FilterViolation::PriceOffTick);
-            }
+        if self.tick_size.is_positive()
+            && grid_offset(price.raw(), self.min_price.raw(), self.tick_size.raw()) != 0
+        {
+            return Err(FilterViolation::PriceOffTick);
         }
         Ok(())
     }
@@ -267,10 +267,10 @@ impl Filters {
         if self.max_qty.is_positive() && qty > self.max_qty {
             return Err(FilterViolation::QtyAboveMax);
         }
-        if self.step_size.is_positive() {
-            if grid_offset(qty.raw(), self.min_qty.raw(), self.step_size.raw()) != 0 {
-                return Err(FilterViolation::QtyOffStep);
-            }
+        if self.step_size.is_positive()
+            && grid_offset(qty.raw(), self.min_qty.raw(), self.step_size.raw()) != 0
+        {
+            return Err(FilterViolation::QtyOffStep);
         }
         Ok(())
     }
@@ -284,10 +284,10 @@ impl Filters {
         if notional < self.min_notional {
             return Err(FilterViolation::NotionalBelowMin);
         }
-        if let Some(max) = self.max_notional {
-            if notional > max {
-                return Err(FilterViolation::NotionalAboveMax);
-            }
+        if let Some(max) = self.max_notional
+            && notional > max
+        {
+            return Err(FilterViolation::NotionalAboveMax);
         }
         Ok(())
     }

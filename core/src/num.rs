@@ -185,7 +185,7 @@ fn format_raw(buf: &mut [u8; FMT_BUF], negative: bool, magnitude: u128, trim: bo
     let mut frac = magnitude % SCALE_U128;
     let mut frac_len = DECIMALS as usize;
     if trim {
-        while frac_len > 0 && frac % 10 == 0 {
+        while frac_len > 0 && frac.is_multiple_of(10) {
             frac /= 10;
             frac_len -= 1;
         }
