@@ -40,13 +40,14 @@
 //! ```
 
 use crate::clock::Nanos;
-use crate::event::control::{ControlCommand, ControlMsg, HaltReason};
+use crate::event::control::{ControlCommand, ControlMsg};
 use crate::event::exec::{ExecReport, FeeAsset, OrderStatus};
 use crate::event::market::{FLAG_ASK_SIDE, FLAG_BUYER_IS_MAKER, MarketEvent, MarketKind};
 use crate::event::order::{
     ClientOrderId, OrderCommand, OrderCommandKind, OrderType, Side, TimeInForce,
 };
 use crate::event::stamp::Stamps;
+use crate::halt::HaltReason;
 use crate::instrument::InstrumentId;
 use crate::journal::RecordKind;
 use crate::num::{Notional, Price, Qty};
@@ -451,7 +452,8 @@ impl JournalPayload for ControlMsg {
         w.u64(self.command_id)?;
         w.u8(self.command.tag())?;
         match self.command {
-            ControlCommand::Halt { reason } => w.u8(reason.as_u8())?,
+            // Every HaltReason code is < 256 (asserted in crate::halt), so one byte holds it.
+            ControlCommand::Halt { reason } => w.u8(reason.as_u16() as u8)?,
             ControlCommand::Resume => {}
             ControlCommand::CancelAll { instrument } => opt_instrument(&mut w, instrument)?,
             ControlCommand::SetLimits {
@@ -482,7 +484,7 @@ impl JournalPayload for ControlMsg {
         let tag = r.u8()?;
         let command = match tag {
             1 => ControlCommand::Halt {
-                reason: r.enum_u8("halt_reason", HaltReason::from_u8)?,
+                reason: r.enum_u8("halt_reason", |v| HaltReason::from_u16(u16::from(v)))?,
             },
             2 => ControlCommand::Resume,
             3 => ControlCommand::CancelAll {
@@ -663,7 +665,8 @@ mod tests {
 
     fn control_msg() -> impl Strategy<Value = ControlMsg> {
         let command = prop_oneof![
-            prop::sample::select(HaltReason::ALL).prop_map(|r| ControlCommand::Halt { reason: r }),
+            prop::sample::select(HaltReason::ALL.to_vec())
+                .prop_map(|r| ControlCommand::Halt { reason: r }),
             Just(ControlCommand::Resume),
             proptest::option::of(instrument())
                 .prop_map(|i| ControlCommand::CancelAll { instrument: i }),

@@ -1,7 +1,8 @@
 //! Control messages from the control agent to the engine.
 //!
 //! Owns [`ControlMsg`] and [`ControlCommand`] (halt, resume, cancel-all,
-//! limit changes, tilt multiplier) and [`HaltReason`]. The control agent's
+//! limit changes, tilt multiplier); the halt reason is the process-wide
+//! [`HaltReason`] of [`crate::halt`]. The control agent's
 //! `EngineProxy` builds them and pushes them onto the control ring; the
 //! engine applies and journals them. This module never allocates, never
 //! reads a clock and applies nothing itself.
@@ -22,24 +23,9 @@ use serde::Serialize;
 
 use crate::clock::Nanos;
 use crate::event::stamp::Stamps;
+use crate::halt::HaltReason;
 use crate::instrument::InstrumentId;
 use crate::num::{Notional, Qty};
-
-wire_enum! {
-    /// Why trading was halted.
-    HaltReason {
-        /// An operator asked for it (control socket).
-        Operator = 1 => "operator",
-        /// The daily loss limit was breached.
-        DailyLossLimit = 2 => "daily_loss_limit",
-        /// Tilt reached LOCKED.
-        TiltLocked = 3 => "tilt_locked",
-        /// Reconciliation found a discrepancy with the venue.
-        ReconciliationMismatch = 4 => "reconciliation_mismatch",
-        /// An agent failed (error or panic).
-        AgentFailure = 5 => "agent_failure",
-    }
-}
 
 /// What the control agent asks the engine to do.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
@@ -172,14 +158,6 @@ mod tests {
     #![allow(clippy::unwrap_used)]
 
     use super::*;
-
-    #[test]
-    fn halt_reasons_round_trip() {
-        for r in HaltReason::ALL {
-            assert_eq!(HaltReason::from_u8(r.as_u8()), Some(*r));
-        }
-        assert_eq!(HaltReason::from_u8(0), None);
-    }
 
     #[test]
     fn tags_and_names() {

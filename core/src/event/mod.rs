@@ -88,7 +88,7 @@ mod order;
 mod stamp;
 
 pub use codec::{JournalPayload, PayloadError};
-pub use control::{ControlCommand, ControlMsg, HaltReason};
+pub use control::{ControlCommand, ControlMsg};
 pub use exec::{ExecReport, FeeAsset, OrderStatus};
 pub use market::{DepthLevel, MarketData, MarketEvent, MarketKind, TopOfBook, Trade};
 pub use order::{

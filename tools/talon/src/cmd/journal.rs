@@ -165,7 +165,12 @@ fn inspect(args: &InspectArgs) -> anyhow::Result<ExitCode> {
         _ => println!("no records"),
     }
     for (k, n, bytes) in &by_kind {
-        println!("  {:<16} {:>10} records {:>14} payload bytes", kind_name(*k), n, bytes);
+        println!(
+            "  {:<16} {:>10} records {:>14} payload bytes",
+            kind_name(*k),
+            n,
+            bytes
+        );
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -187,7 +192,10 @@ fn verify(args: &VerifyArgs) -> anyhow::Result<ExitCode> {
         println!("records:         {}", report.records);
         println!("first sequence:  {}", opt(report.first_seq));
         println!("last sequence:   {}", opt(report.last_seq));
-        println!("torn tail bytes: {} (cut by the writer on its next open)", report.torn_tail_bytes);
+        println!(
+            "torn tail bytes: {} (cut by the writer on its next open)",
+            report.torn_tail_bytes
+        );
         match &report.corruption {
             None => println!("result:          consistent"),
             Some(c) => println!("result:          CORRUPT: {c}"),
@@ -304,7 +312,8 @@ fn export(args: &ExportArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn kind_name(kind: u16) -> String {
-    RecordKind::from_u16(kind).map_or_else(|| format!("unknown({kind})"), |k| k.as_str().to_string())
+    RecordKind::from_u16(kind)
+        .map_or_else(|| format!("unknown({kind})"), |k| k.as_str().to_string())
 }
 
 /// One record as a JSON object: header fields plus the decoded payload for
@@ -329,8 +338,9 @@ pub(crate) fn record_json(rec: &Record<'_>) -> Value {
 
 fn decoded<T: JournalPayload + serde::Serialize>(rec: &Record<'_>) -> Value {
     match T::decode(rec.payload, rec.version) {
-        Ok(event) => serde_json::to_value(event)
-            .unwrap_or_else(|e| json!({ "encode_error": e.to_string() })),
+        Ok(event) => {
+            serde_json::to_value(event).unwrap_or_else(|e| json!({ "encode_error": e.to_string() }))
+        }
         Err(e) => json!({ "decode_error": e.to_string(), "hex": hex(rec.payload) }),
     }
 }

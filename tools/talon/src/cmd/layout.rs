@@ -26,7 +26,10 @@ pub(crate) fn run(args: LayoutArgs) -> anyhow::Result<ExitCode> {
         (Some(path), _) => {
             let text = std::fs::read_to_string(path)
                 .with_context(|| format!("cannot read layout file {}", path.display()))?;
-            (path.display().to_string(), ThreadLayout::from_toml_str(&text))
+            (
+                path.display().to_string(),
+                ThreadLayout::from_toml_str(&text),
+            )
         }
         (None, Some(name)) => (
             format!("preset {name}"),
