@@ -145,9 +145,17 @@ fn check_case(base: &Base, k: usize, how: Tear, rng: &mut u64) {
     let last_good = if intact { base.victim } else { base.victim - 1 };
 
     // verify: a torn tail, never corruption, and it changes nothing.
-    let before: Vec<_> = base.files.keys().map(|n| fs::read(dir.path().join(n)).unwrap()).collect();
+    let before: Vec<_> = base
+        .files
+        .keys()
+        .map(|n| fs::read(dir.path().join(n)).unwrap())
+        .collect();
     let v = verify(dir.path()).unwrap();
-    let after: Vec<_> = base.files.keys().map(|n| fs::read(dir.path().join(n)).unwrap()).collect();
+    let after: Vec<_> = base
+        .files
+        .keys()
+        .map(|n| fs::read(dir.path().join(n)).unwrap())
+        .collect();
     assert_eq!(before, after, "verify modified files: {ctx}");
     assert_eq!(v.corruption, None, "{ctx}: {v:?}");
     assert_eq!(v.last_seq, Some(last_good), "{ctx}");
@@ -213,7 +221,10 @@ fn torn_at_every_offset_mid_segment_is_cut_and_appends_continue() {
 #[test]
 fn torn_at_every_offset_first_record_after_roll_is_cut_and_appends_continue() {
     let base = build_base(true);
-    assert!(base.files.len() >= 2, "the victim must be in a second segment");
+    assert!(
+        base.files.len() >= 2,
+        "the victim must be in a second segment"
+    );
     assert_eq!(base.victim_offset, 64);
     run_every_offset(true);
 }

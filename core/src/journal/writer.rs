@@ -218,9 +218,9 @@ pub struct RecoveryReport {
 pub struct WriterStats {
     /// Segment rolls.
     pub rolls: u64,
-    /// Next segments taken ready from the preparer.
+    /// Rolls that took the next segment ready from the preparer.
     pub prepared_in_background: u64,
-    /// Next segments created inline on the roll.
+    /// Rolls that created the next segment inline (synchronous fallback).
     pub prepared_inline: u64,
     /// Completed `msync` rounds (per record, by the flusher, or by `sync()`).
     pub syncs: u64,
@@ -260,7 +260,6 @@ struct Shared {
     committed: CachePadded<AtomicU64>,
     shutdown: AtomicBool,
     flusher_syncs: AtomicU64,
-    prepared_bg: AtomicU64,
     failures: AtomicU64,
     /// The first background error, for the writer to report (cold path).
     error: Mutex<Option<JournalError>>,
@@ -310,6 +309,7 @@ pub struct JournalWriter {
     /// First segment index not yet covered by a `sync()`.
     unsynced_from: u64,
     rolls: u64,
+    prepared_bg: u64,
     prepared_inline: u64,
     syncs: u64,
     _lock: File,
@@ -445,7 +445,6 @@ impl JournalWriter {
             committed: CachePadded::new(AtomicU64::new(pack(index, pos))),
             shutdown: AtomicBool::new(false),
             flusher_syncs: AtomicU64::new(0),
-            prepared_bg: AtomicU64::new(0),
             failures: AtomicU64::new(0),
             error: Mutex::new(None),
         });
@@ -486,6 +485,7 @@ impl JournalWriter {
             flusher,
             unsynced_from: index,
             rolls: 0,
+            prepared_bg: 0,
             prepared_inline: 0,
             syncs: 0,
             _lock: lock,
@@ -619,7 +619,7 @@ impl JournalWriter {
         let flusher_syncs = self.shared.flusher_syncs.load(Ordering::Relaxed);
         WriterStats {
             rolls: self.rolls,
-            prepared_in_background: self.shared.prepared_bg.load(Ordering::Relaxed),
+            prepared_in_background: self.prepared_bg,
             prepared_inline: self.prepared_inline,
             syncs: self.syncs + flusher_syncs,
             background_failures: self.shared.failures.load(Ordering::Relaxed),
@@ -719,6 +719,7 @@ impl JournalWriter {
                             // preparer and was swapped out exactly once.
                             let seg = unsafe { Box::from_raw(p) };
                             if seg.index == index {
+                                self.prepared_bg += 1;
                                 return Ok(seg);
                             }
                             // Not the one we need (cannot happen: the preparer
@@ -873,8 +874,6 @@ fn run_preparer(shared: &Shared) {
                     shared
                         .ready
                         .store(Box::into_raw(Box::new(seg)), Ordering::Relaxed);
-                    // Relaxed: a statistic.
-                    shared.prepared_bg.fetch_add(1, Ordering::Relaxed);
                     // Release: pairs with the writer's Acquire in `take_next`.
                     shared.state.store(READY, Ordering::Release);
                 }
@@ -942,5 +941,178 @@ fn flush_span(
         }
         index += 1;
         start = 0;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::journal::{JournalReader, verify};
+
+    fn small(dir: &Path) -> JournalConfig {
+        let mut c = JournalConfig::new(dir);
+        c.segment_size = 8192;
+        c
+    }
+
+    #[test]
+    fn config_validation_names_the_key() {
+        let mut c = JournalConfig::new("/tmp/x");
+        assert!(c.validate().is_ok());
+        assert_eq!(c.segment_size, DEFAULT_SEGMENT_SIZE);
+        c.segment_size = 1024;
+        assert!(matches!(
+            c.validate(),
+            Err(JournalError::InvalidConfig {
+                key: "segment_size",
+                ..
+            })
+        ));
+        c.segment_size = 4096 + 8;
+        assert!(matches!(
+            c.validate(),
+            Err(JournalError::InvalidConfig {
+                key: "segment_size",
+                ..
+            })
+        ));
+        c.segment_size = 2 << 30;
+        assert!(c.validate().is_err());
+        c.segment_size = 4096;
+        c.sync = SyncPolicy::Periodic {
+            interval: Duration::ZERO,
+        };
+        assert!(matches!(
+            c.validate(),
+            Err(JournalError::InvalidConfig {
+                key: "sync.interval",
+                ..
+            })
+        ));
+        c.sync = SyncPolicy::None;
+        c.dir = PathBuf::new();
+        assert!(matches!(
+            c.validate(),
+            Err(JournalError::InvalidConfig { key: "dir", .. })
+        ));
+    }
+
+    #[test]
+    fn appends_round_trip_and_roll() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut w, report) = JournalWriter::open(small(dir.path())).unwrap();
+        assert_eq!(report.next_seq, 1);
+        assert_eq!(report.records_recovered, 0);
+        for i in 0..500u64 {
+            let payload = vec![i as u8; (i % 97) as usize];
+            assert_eq!(
+                w.append(RecordKind::Blob, 3, Nanos(i), &payload).unwrap(),
+                i + 1
+            );
+        }
+        assert!(w.stats().rolls > 0);
+        assert_eq!(w.next_seq(), 501);
+        drop(w);
+        let mut r = JournalReader::open(dir.path()).unwrap();
+        let mut n = 0u64;
+        while let Some(rec) = r.next() {
+            let rec = rec.unwrap();
+            assert_eq!(rec.seq, n + 1);
+            assert_eq!(rec.ts, Nanos(n));
+            assert_eq!(rec.version, 3);
+            assert_eq!(rec.payload, vec![n as u8; (n % 97) as usize].as_slice());
+            n += 1;
+        }
+        assert_eq!(n, 500);
+        let v = verify(dir.path()).unwrap();
+        assert!(v.is_clean(), "{v:?}");
+        assert_eq!(
+            (v.first_seq, v.last_seq, v.records),
+            (Some(1), Some(500), 500)
+        );
+    }
+
+    #[test]
+    fn append_with_fills_in_place_and_leaves_untouched_bytes_zero() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut w, _) = JournalWriter::open(small(dir.path())).unwrap();
+        w.append_with(RecordKind::OrderCommand, 1, Nanos(1), 16, |b| {
+            b[..4].copy_from_slice(b"abcd")
+        })
+        .unwrap();
+        drop(w);
+        let mut r = JournalReader::open(dir.path()).unwrap();
+        let rec = r.next().unwrap().unwrap();
+        assert_eq!(rec.kind(), Some(RecordKind::OrderCommand));
+        assert_eq!(&rec.payload[..4], b"abcd");
+        assert!(rec.payload[4..].iter().all(|&b| b == 0));
+    }
+
+    #[test]
+    fn too_large_record_is_refused_without_side_effects() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut w, _) = JournalWriter::open(small(dir.path())).unwrap();
+        let max = w.max_payload();
+        assert_eq!(max, 8192 - 64 - 8 - 32);
+        let err = w
+            .append(RecordKind::Blob, 1, Nanos(0), &vec![1; max + 1])
+            .unwrap_err();
+        assert!(matches!(err, JournalError::RecordTooLarge { .. }));
+        assert_eq!(
+            w.append(RecordKind::Blob, 1, Nanos(0), &vec![1; max])
+                .unwrap(),
+            1
+        );
+        assert_eq!(
+            w.append(RecordKind::Blob, 1, Nanos(0), &vec![2; max])
+                .unwrap(),
+            2
+        );
+        assert_eq!(w.segment_index(), 1);
+    }
+
+    #[test]
+    fn second_writer_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let (_w, _) = JournalWriter::open(small(dir.path())).unwrap();
+        let err = JournalWriter::open(small(dir.path())).unwrap_err();
+        assert!(matches!(err, JournalError::WriterLocked { .. }));
+    }
+
+    #[test]
+    fn panicking_fill_publishes_nothing_and_leaves_zeros() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut w, _) = JournalWriter::open(small(dir.path())).unwrap();
+        let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let _ = w.append_with(RecordKind::Blob, 1, Nanos(0), 200, |b| {
+                b.fill(0xAB);
+                panic!("encoder bug");
+            });
+        }));
+        assert!(caught.is_err());
+        assert_eq!(w.append(RecordKind::Blob, 1, Nanos(0), b"x").unwrap(), 1);
+        drop(w);
+        let v = verify(dir.path()).unwrap();
+        assert!(v.is_clean(), "{v:?}");
+        assert_eq!(v.records, 1);
+    }
+
+    #[test]
+    fn reopen_continues_sequence_in_place_and_after_sealed_segment() {
+        let dir = tempfile::tempdir().unwrap();
+        for round in 0..3u64 {
+            let mut c = small(dir.path());
+            c.prepare_in_background = round % 2 == 0;
+            let (mut w, report) = JournalWriter::open(c).unwrap();
+            assert_eq!(report.next_seq, round * 100 + 1);
+            assert_eq!(report.bytes_cut, 0);
+            for _ in 0..100 {
+                w.append(RecordKind::Blob, 1, Nanos(0), &[7; 100]).unwrap();
+            }
+        }
+        let v = verify(dir.path()).unwrap();
+        assert!(v.is_clean(), "{v:?}");
+        assert_eq!(v.last_seq, Some(300));
     }
 }
