@@ -75,7 +75,7 @@ proptest! {
         let dir = tempfile::tempdir().unwrap();
         let mut tailer = JournalTailer::open(dir.path(), 1).unwrap();
         let mut tailed = Vec::new();
-        let mut poll = |t: &mut JournalTailer, out: &mut Vec<(u64, u64, u16, u16, Vec<u8>)>| {
+        let poll = |t: &mut JournalTailer, out: &mut Vec<(u64, u64, u16, u16, Vec<u8>)>| {
             t.poll(usize::MAX, |rec| {
                 out.push((rec.seq, rec.ts.0, rec.kind, rec.version, rec.payload.to_vec()))
             })
