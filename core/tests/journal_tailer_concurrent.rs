@@ -94,3 +94,68 @@ fn tailer_reads_a_million_records_from_a_live_writer_in_order() {
     assert_eq!(tailer.poll(10, |_| {}).unwrap(), 0);
     assert_eq!(tailer.next_seq(), RECORDS + 1);
 }
+
+const CHILD_ENV: &str = "TALON_JOURNAL_TEST_WRITER_DIR";
+const CROSS_RECORDS: u64 = 50_000;
+
+/// The same check across processes: this test re-runs its own binary as the
+/// writer process (selected by an environment variable) and tails it.
+#[test]
+fn tailer_follows_a_writer_in_another_process() {
+    if let Ok(dir) = std::env::var(CHILD_ENV) {
+        // Child: the writer.
+        let mut config = JournalConfig::new(dir);
+        config.segment_size = 16 * 1024;
+        let (mut w, _) = JournalWriter::open(config).unwrap();
+        let mut buf = [0u8; 32];
+        for seq in 1..=CROSS_RECORDS {
+            let len = payload_len(seq);
+            for (i, b) in buf[..len].iter_mut().enumerate() {
+                *b = payload_byte(seq, i);
+            }
+            w.append(kind_of(seq), 0, Nanos(seq), &buf[..len]).unwrap();
+        }
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut tailer = JournalTailer::open(dir.path(), 1).unwrap();
+    let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "tailer_follows_a_writer_in_another_process",
+            "--test-threads=1",
+        ])
+        .env(CHILD_ENV, dir.path())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut next = 1u64;
+    let mut check = |rec: Record<'_>| {
+        assert_eq!(rec.seq, next);
+        assert_eq!(rec.ts, Nanos(next));
+        assert_eq!(rec.payload.len(), payload_len(next));
+        for (i, &b) in rec.payload.iter().enumerate() {
+            assert_eq!(b, payload_byte(next, i), "torn payload at seq {next}");
+        }
+        next += 1;
+    };
+    let mut received = 0u64;
+    loop {
+        let n = tailer.poll(4096, &mut check).unwrap();
+        received += n as u64;
+        if received == CROSS_RECORDS {
+            break;
+        }
+        if n == 0 {
+            if let Some(status) = child.try_wait().unwrap() {
+                assert!(status.success(), "writer process failed");
+                received += tailer.poll(usize::MAX, &mut check).unwrap() as u64;
+                break;
+            }
+            std::thread::yield_now();
+        }
+    }
+    assert_eq!(received, CROSS_RECORDS);
+    assert_eq!(next, CROSS_RECORDS + 1);
+    assert!(child.wait().unwrap().success());
+}
