@@ -453,3 +453,72 @@ pub fn run_journal_bench(cfg: &JournalBenchConfig) -> Result<BenchReport, BenchE
         sections,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tiny(dir: &Path) -> JournalBenchConfig {
+        JournalBenchConfig {
+            records: 300,
+            sqlite_records: 30,
+            warmup: 10,
+            payload_sizes: vec![64, 256],
+            runs: 1,
+            dir: Some(dir.to_path_buf()),
+            segment_size: Some(64 * 1024),
+        }
+    }
+
+    #[test]
+    fn baseline_records_are_header_plus_payload_rounded_to_8() {
+        assert_eq!(base_record_len(64), 96);
+        assert_eq!(base_record_len(256), 288);
+        assert_eq!(base_record_len(1), 40);
+        assert_eq!(base_record_len(0), 32);
+    }
+
+    #[test]
+    fn bad_configs_are_refused() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let empty = JournalBenchConfig {
+            payload_sizes: vec![],
+            ..tiny(tmp.path())
+        };
+        assert!(matches!(
+            run_journal_bench(&empty),
+            Err(BenchError::InvalidConfig(_))
+        ));
+        let missing = JournalBenchConfig {
+            dir: Some(tmp.path().join("does-not-exist")),
+            ..tiny(tmp.path())
+        };
+        assert!(matches!(
+            run_journal_bench(&missing),
+            Err(BenchError::Io { .. })
+        ));
+    }
+
+    #[test]
+    fn every_case_runs_and_cleans_up() {
+        // Structure only (no timing): a 64 KiB segment makes Talon roll
+        // segments inside the tiny run; every case records exactly
+        // `records` samples and has a throughput; the temp files are gone.
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let report = run_journal_bench(&tiny(tmp.path())).expect("tiny journal bench runs");
+        assert_eq!(report.sections.len(), 2);
+        for s in &report.sections {
+            assert_eq!(s.cases.len(), CASES.len() + 1);
+            for (c, name) in s.cases.iter().zip(CASES) {
+                assert_eq!(c.case, name);
+                let want = if name == SQLITE_WAL { 30 } else { 300 };
+                assert_eq!(c.median.samples, want, "{name}");
+                assert!(c.median.ops_per_sec.is_some(), "{name}");
+            }
+            assert_eq!(s.checks.len(), 7);
+            assert_eq!(s.checks[1].unit, "ns");
+        }
+        let left: Vec<_> = std::fs::read_dir(tmp.path()).expect("read tmp").collect();
+        assert!(left.is_empty(), "temporary files left behind: {left:?}");
+    }
+}

@@ -4,9 +4,10 @@
 //! Owns [`RingBenchConfig`] and [`run_ring_bench`]. Compares, in the same run
 //! and interleaved run by run, Talon's ring (`talon_core::ring::ring`), raw
 //! `rtrb`, crossbeam's `ArrayQueue` and `std::sync::mpsc::sync_channel`, in
-//! two placements: producer and consumer pinned to separate cores
-//! (busy-polling), and both pinned to one shared core, each yielding
-//! (`sched_yield`) whenever it has nothing to do.
+//! two placements: producer and consumer pinned to separate cores, each
+//! waiting with Talon's `IdleStrategy::BusySpin`, and both pinned to one
+//! shared core, each waiting with `IdleStrategy::Yield` (`sched_yield`)
+//! whenever it has nothing to do.
 //!
 //! Method: every message carries the producer's send stamp, read from one
 //! `MonotonicClock` shared by both threads (`Instant`, CLOCK_MONOTONIC via the
@@ -31,6 +32,7 @@ use std::time::Duration;
 
 use crossbeam_utils::CachePadded;
 use hdrhistogram::Histogram;
+use talon_core::agent::IdleStrategy;
 use talon_core::clock::{MonotonicClock, NanoClock};
 
 use crate::error::BenchError;
@@ -108,10 +110,12 @@ impl Placement {
         }
     }
 
-    fn idle(self) -> Idle {
+    /// Talon's own idle strategy for this placement: busy-spin when each
+    /// thread owns a core, yield (`sched_yield`) when they share one.
+    fn idle(self) -> IdleStrategy {
         match self {
-            Placement::Separate { .. } => Idle::Spin,
-            Placement::Shared { .. } => Idle::Yield,
+            Placement::Separate { .. } => IdleStrategy::BusySpin,
+            Placement::Shared { .. } => IdleStrategy::Yield,
         }
     }
 
@@ -125,26 +129,6 @@ impl Placement {
             Placement::Shared { core } => {
                 format!("ring hop, one shared core (both on core {core}, yield when idle)")
             }
-        }
-    }
-}
-
-/// How a thread waits when it has nothing to do.
-#[derive(Clone, Copy, Debug)]
-enum Idle {
-    /// `spin_loop` hint: stays on the core.
-    Spin,
-    /// `sched_yield`: lets the other thread on this core run (what Talon's
-    /// `IdleStrategy::Yield` does).
-    Yield,
-}
-
-impl Idle {
-    #[inline]
-    fn idle(self) {
-        match self {
-            Idle::Spin => std::hint::spin_loop(),
-            Idle::Yield => std::thread::yield_now(),
         }
     }
 }
@@ -324,7 +308,6 @@ fn run_case<Q: HopQueue>(
     let (mut tx, mut rx) = Q::channel(cfg.capacity);
     let hist = new_histogram()?;
     let (p_core, c_core) = placement.cores();
-    let idle = placement.idle();
     let total = cfg.warmup + cfg.messages;
     let warmup = cfg.warmup;
     let gap = cfg.gap_ns;
@@ -336,6 +319,7 @@ fn run_case<Q: HopQueue>(
     let (prod, cons) = std::thread::scope(|s| {
         let cons = s.spawn(|| -> Result<Histogram<u64>, BenchError> {
             let mut hist = hist;
+            let mut idle = placement.idle();
             let mut dog = Watchdog::new(clock, cfg.stall_timeout, &abort, Q::NAME);
             let pinned = pin_current(c_core);
             if pinned.is_err() {
@@ -359,7 +343,7 @@ fn run_case<Q: HopQueue>(
                         dog.progressed(now);
                     }
                     None => {
-                        idle.idle();
+                        idle.idle(0);
                         dog.idle_check()?;
                     }
                 }
@@ -368,6 +352,7 @@ fn run_case<Q: HopQueue>(
         });
         let prod = s.spawn(|| -> Result<(), BenchError> {
             let mut dog = Watchdog::new(clock, cfg.stall_timeout, &abort, Q::NAME);
+            let mut idle = placement.idle();
             let pinned = pin_current(p_core);
             if pinned.is_err() {
                 dog.raise();
@@ -383,7 +368,7 @@ fn run_case<Q: HopQueue>(
                     if Q::try_send(&mut tx, msg) {
                         break now;
                     }
-                    idle.idle();
+                    idle.idle(0);
                     dog.idle_check()?;
                 };
                 dog.progressed(sent);
@@ -392,13 +377,13 @@ fn run_case<Q: HopQueue>(
                 // consumer inflates one sample instead of a queue's worth.
                 // Relaxed: see the store in the consumer.
                 while acked.load(Ordering::Relaxed) <= seq {
-                    idle.idle();
+                    idle.idle(0);
                     dog.idle_check()?;
                 }
                 // Pacing, part 2: let `gap_ns` pass since the send stamp, so
                 // the consumer is back to polling an empty queue.
                 while clock.now().0.saturating_sub(sent) < gap {
-                    idle.idle();
+                    idle.idle(0);
                     dog.idle_check()?;
                 }
             }
@@ -578,4 +563,70 @@ pub fn run_ring_bench(cfg: &RingBenchConfig) -> Result<BenchReport, BenchError> 
         notes,
         sections,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tiny() -> RingBenchConfig {
+        RingBenchConfig {
+            messages: 200,
+            warmup: 20,
+            runs: 1,
+            gap_ns: 0,
+            ..RingBenchConfig::default()
+        }
+    }
+
+    #[test]
+    fn a_missing_core_is_a_clear_error_before_any_thread_starts() {
+        let cfg = RingBenchConfig {
+            cores: Some((0, 100_000)),
+            ..tiny()
+        };
+        match run_ring_bench(&cfg) {
+            Err(BenchError::CoreUnavailable { core, .. }) => assert_eq!(core, 100_000),
+            other => panic!("expected CoreUnavailable, got {other:?}"),
+        }
+        let same = RingBenchConfig {
+            cores: Some((0, 0)),
+            ..tiny()
+        };
+        assert!(matches!(
+            run_ring_bench(&same),
+            Err(BenchError::InvalidConfig(_))
+        ));
+        let zero = RingBenchConfig {
+            messages: 0,
+            ..tiny()
+        };
+        assert!(matches!(
+            run_ring_bench(&zero),
+            Err(BenchError::InvalidConfig(_))
+        ));
+    }
+
+    #[test]
+    fn every_queue_delivers_every_message_in_both_placements() {
+        // Structure only (no timing): each case records exactly `messages`
+        // samples, the clock row is unrated, and the checks are present.
+        let report = run_ring_bench(&tiny()).expect("tiny ring bench runs");
+        let placements = validate(&tiny()).expect("valid");
+        assert_eq!(report.sections.len(), placements.len());
+        for s in &report.sections {
+            assert_eq!(s.cases.len(), CASES.len() + 1);
+            for (c, name) in s.cases.iter().zip(CASES) {
+                assert_eq!(c.case, name);
+                assert_eq!(c.runs.len(), 1);
+                assert_eq!(c.median.samples, 200, "{name}");
+                assert!(c.ratio_p50.is_some(), "{name}");
+            }
+            let clock = s.cases.last().expect("clock row");
+            assert_eq!(clock.case, CLOCK_ROW);
+            assert_eq!(clock.ratio_p50, None);
+            assert!(s.checks[0].name.starts_with("talon / rtrb p50"));
+            assert_eq!(s.checks[0].target, Some(Target::at_most(1.5)));
+        }
+    }
 }
