@@ -106,6 +106,21 @@ impl HaltReason {
     }
 }
 
+// The control event journals a reason in one byte (see `event::codec`).
+const _: () = {
+    let mut i = 0;
+    while i < HaltReason::ALL.len() {
+        assert!(HaltReason::ALL[i].as_u16() < 256);
+        i += 1;
+    }
+};
+
+impl serde::Serialize for HaltReason {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
 impl fmt::Display for HaltReason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())

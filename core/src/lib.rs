@@ -30,7 +30,7 @@
 //! * never panics on any input: errors are small `Copy` enums, counted.
 //!
 //! `unsafe` is confined to [`journal`] (the mapped segments); every block
-//! carries a `// SAFETY:` comment.
+//! there states the invariant that makes it sound in a SAFETY comment.
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]
 

@@ -323,6 +323,27 @@ impl IdleConfig {
         }
     }
 
+    /// The inline-table TOML form, `strategy` first, e.g.
+    /// `{ strategy = "sleep", period_ns = 1000000 }`.
+    pub fn to_toml_inline(&self) -> String {
+        let strategy = self.as_str();
+        match *self {
+            IdleConfig::BusySpin | IdleConfig::Yield => format!("{{ strategy = \"{strategy}\" }}"),
+            IdleConfig::Backoff {
+                max_spins,
+                max_yields,
+                min_park_ns,
+                max_park_ns,
+            } => format!(
+                "{{ strategy = \"{strategy}\", max_spins = {max_spins}, max_yields = {max_yields}, \
+                 min_park_ns = {min_park_ns}, max_park_ns = {max_park_ns} }}"
+            ),
+            IdleConfig::Sleep { period_ns } => {
+                format!("{{ strategy = \"{strategy}\", period_ns = {period_ns} }}")
+            }
+        }
+    }
+
     /// Checks the parameters; the error names the field.
     pub fn validate(&self) -> Result<(), IdleConfigError> {
         let check = |field: &'static str, ns: u64| {
@@ -457,7 +478,12 @@ mod tests {
                 toml::from_str::<Wrap>(&toml::to_string(&w).unwrap()).unwrap(),
                 w
             );
+            assert_eq!(parse(&format!("idle = {}", c.to_toml_inline())).unwrap(), c);
         }
+        assert_eq!(
+            IdleConfig::sleep().to_toml_inline(),
+            r#"{ strategy = "sleep", period_ns = 1000000 }"#
+        );
     }
 
     #[test]

@@ -567,9 +567,24 @@ impl ThreadLayout {
     /// The layout as `[[thread]]` TOML ([`from_toml_str`](Self::from_toml_str)
     /// reads it back to an equal layout).
     pub fn to_toml_string(&self) -> String {
-        // Serialising these plain tables cannot fail; fall back to the empty
-        // document (which fails to parse, loudly) rather than panic.
-        toml::to_string(&self.to_config()).unwrap_or_default()
+        use std::fmt::Write as _;
+        let mut out = String::new();
+        for (i, t) in self.threads.iter().enumerate() {
+            if i > 0 {
+                out.push('\n');
+            }
+            let agents: Vec<&str> = t.roles.iter().map(|r| r.as_str()).collect();
+            // `toml::Value`'s Display writes a correctly quoted TOML value;
+            // writing into a `String` cannot fail.
+            let _ = writeln!(out, "[[thread]]");
+            let _ = writeln!(out, "name = {}", toml::Value::String(t.name.clone()));
+            let _ = writeln!(out, "agents = {}", toml::Value::from(agents));
+            if let Some(core) = t.core {
+                let _ = writeln!(out, "core = {core}");
+            }
+            let _ = writeln!(out, "idle = {}", t.idle.to_toml_inline());
+        }
+        out
     }
 
     /// The same topology with no thread pinned (to run the dedicated shape on
@@ -947,7 +962,7 @@ mod tests {
             ThreadLayout::default_for(&MachineCores::with_count(2)),
             ThreadLayout {
                 threads: vec![ThreadSpec::new(
-                    "x",
+                    "x \"quoted\" 'name'",
                     &[
                         AgentRole::Control,
                         AgentRole::Feed,

@@ -1,1 +1,53 @@
-fn main() {}
+//! # `talon`: the Talon command line
+//!
+//! One binary for the operator: journal tools (inspect, verify, tail,
+//! export), thread-layout checking and the micro-benchmarks. Later issues add
+//! `talon run`, `talon sim` and `talon ctl` here.
+//!
+//! This binary is a cold-path shell around the libraries: it parses
+//! arguments, calls into `talon-core` / `talon-benches`, and turns their typed
+//! errors into messages with context (`anyhow`). It never contains trading
+//! logic of its own.
+#![forbid(unsafe_code)]
+
+mod cmd;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Talon: a low-latency execution core for crypto trading.
+#[derive(Debug, Parser)]
+#[command(name = "talon", version, about, long_about = None, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Read, check and follow the memory-mapped audit journal.
+    #[command(subcommand)]
+    Journal(cmd::journal::JournalCommand),
+    /// Resolve and validate a thread layout (agents → threads → cores).
+    Layout(cmd::layout::LayoutArgs),
+    /// Run the micro-benchmarks and print their reports.
+    #[command(subcommand)]
+    Bench(cmd::bench::BenchCommand),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Journal(c) => cmd::journal::run(c),
+        Command::Layout(a) => cmd::layout::run(a),
+        Command::Bench(c) => cmd::bench::run(c),
+    };
+    match result {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("talon: error: {err:#}");
+            ExitCode::from(2)
+        }
+    }
+}

@@ -1,0 +1,265 @@
+//! Reading committed records: [`JournalReader`] (everything committed, then
+//! stop) and [`JournalTailer`] (non-blocking polls that follow a live writer
+//! across segment rolls, in this process or another).
+//!
+//! Owns the walk from segment to segment. Both read each length with
+//! `Acquire` (pairing with the writer's `Release`), so they never return a
+//! half-written record: an unpublished record reads as length zero, "nothing
+//! more yet". Every record's CRC is checked and sequences must be contiguous;
+//! anything else is [`JournalError::Corrupt`]. They never write, never take
+//! the writer lock, and never allocate per record (only when moving to the
+//! next segment).
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+use super::Record;
+use super::error::{CorruptionReason, JournalError};
+use super::segment::{
+    HeaderState, MappedSegment, RecordMeta, SEGMENT_HEADER_LEN, Slot, list_segments, segment_path,
+};
+
+/// The walk shared by reader and tailer.
+#[derive(Debug)]
+struct Follower {
+    dir: PathBuf,
+    from_seq: u64,
+    seg: Option<MappedSegment>,
+    pos: usize,
+    /// The sequence the record at `pos` must carry.
+    expected: u64,
+}
+
+impl Follower {
+    fn new(dir: &Path, from_seq: u64) -> Self {
+        Self {
+            dir: dir.to_path_buf(),
+            from_seq,
+            seg: None,
+            pos: SEGMENT_HEADER_LEN,
+            expected: 0,
+        }
+    }
+
+    /// Finds the segment holding `from_seq` (the last activated segment whose
+    /// first sequence is not after it, or the first one if all are).
+    /// `Ok(false)` if there is no activated segment yet.
+    fn locate(&mut self, missing_dir_is_empty: bool) -> Result<bool, JournalError> {
+        let files = match list_segments(&self.dir) {
+            Ok(files) => files,
+            Err(JournalError::Io { source, .. })
+                if missing_dir_is_empty && source.kind() == io::ErrorKind::NotFound =>
+            {
+                return Ok(false);
+            }
+            Err(e) => return Err(e),
+        };
+        let mut chosen: Option<(MappedSegment, u64)> = None;
+        for (index, path) in files {
+            let seg = MappedSegment::open_read(index, &path)?;
+            match seg.header() {
+                HeaderState::Valid(h) if h.index == index => {
+                    if chosen.is_none() || h.first_seq <= self.from_seq {
+                        chosen = Some((seg, h.first_seq));
+                    } else {
+                        break;
+                    }
+                }
+                HeaderState::Valid(_) | HeaderState::Bad => {
+                    return Err(JournalError::Corrupt {
+                        segment: index,
+                        offset: 0,
+                        reason: CorruptionReason::BadSegmentHeader,
+                    });
+                }
+                HeaderState::Spare => break,
+            }
+        }
+        Ok(match chosen {
+            Some((seg, first_seq)) => {
+                self.seg = Some(seg);
+                self.pos = SEGMENT_HEADER_LEN;
+                self.expected = first_seq;
+                true
+            }
+            None => false,
+        })
+    }
+
+    /// The next committed record at or after `from_seq`, or `None` if nothing
+    /// more is committed yet.
+    fn advance(&mut self, missing_dir_is_empty: bool) -> Result<Option<RecordMeta>, JournalError> {
+        loop {
+            if self.seg.is_none() && !self.locate(missing_dir_is_empty)? {
+                return Ok(None);
+            }
+            let Some(seg) = self.seg.as_ref() else {
+                return Ok(None);
+            };
+            match seg.read_slot(self.pos) {
+                Slot::Empty => return Ok(None),
+                Slot::Record(meta) => {
+                    if meta.seq != self.expected {
+                        return Err(JournalError::Corrupt {
+                            segment: seg.index,
+                            offset: self.pos as u64,
+                            reason: CorruptionReason::SequenceGap,
+                        });
+                    }
+                    self.pos = meta.next;
+                    self.expected = meta.seq + 1;
+                    if meta.seq >= self.from_seq {
+                        return Ok(Some(meta));
+                    }
+                }
+                Slot::EndOfSegment => {
+                    let index = seg.index + 1;
+                    let path = segment_path(&self.dir, index);
+                    if !path.exists() {
+                        return Ok(None);
+                    }
+                    let next = MappedSegment::open_read(index, &path)?;
+                    match next.header() {
+                        // The writer activates the next segment before it
+                        // publishes the marker, so this is only seen after a
+                        // crash mid-roll: wait for a writer to continue.
+                        HeaderState::Spare => return Ok(None),
+                        HeaderState::Valid(h) if h.index == index => {
+                            if h.first_seq != self.expected {
+                                return Err(JournalError::Corrupt {
+                                    segment: index,
+                                    offset: 0,
+                                    reason: CorruptionReason::SequenceGap,
+                                });
+                            }
+                        }
+                        HeaderState::Valid(_) | HeaderState::Bad => {
+                            return Err(JournalError::Corrupt {
+                                segment: index,
+                                offset: 0,
+                                reason: CorruptionReason::BadSegmentHeader,
+                            });
+                        }
+                    }
+                    self.seg = Some(next);
+                    self.pos = SEGMENT_HEADER_LEN;
+                }
+                Slot::Bad(reason) => {
+                    return Err(JournalError::Corrupt {
+                        segment: seg.index,
+                        offset: self.pos as u64,
+                        reason,
+                    });
+                }
+            }
+        }
+    }
+
+    fn record(&self, meta: &RecordMeta) -> Option<Record<'_>> {
+        self.seg.as_ref().map(|seg| seg.record(meta))
+    }
+}
+
+/// Iterates every committed record, in sequence order, across segments.
+///
+/// A lending iterator: each [`Record`] borrows the reader until the next call.
+///
+/// ```no_run
+/// # fn main() -> Result<(), talon_core::journal::JournalError> {
+/// use talon_core::journal::JournalReader;
+/// let mut reader = JournalReader::open("journal".as_ref())?;
+/// while let Some(rec) = reader.next() {
+///     let rec = rec?;
+///     println!("{} {:?} {} bytes", rec.seq, rec.kind(), rec.payload.len());
+/// }
+/// # Ok(()) }
+/// ```
+#[derive(Debug)]
+pub struct JournalReader {
+    follower: Follower,
+    failed: bool,
+}
+
+impl JournalReader {
+    /// A reader from the first record in `dir`.
+    pub fn open(dir: &Path) -> Result<Self, JournalError> {
+        Self::open_from(dir, 0)
+    }
+
+    /// A reader starting at the first record with sequence `>= from_seq`.
+    pub fn open_from(dir: &Path, from_seq: u64) -> Result<Self, JournalError> {
+        let mut follower = Follower::new(dir, from_seq);
+        follower.locate(false)?;
+        Ok(Self {
+            follower,
+            failed: false,
+        })
+    }
+
+    /// The next committed record; `None` at the end of the committed data
+    /// (or after an error was returned).
+    #[allow(clippy::should_implement_trait)]
+    pub fn next(&mut self) -> Option<Result<Record<'_>, JournalError>> {
+        if self.failed {
+            return None;
+        }
+        match self.follower.advance(false) {
+            Ok(Some(meta)) => self.follower.record(&meta).map(Ok),
+            Ok(None) => None,
+            Err(e) => {
+                self.failed = true;
+                Some(Err(e))
+            }
+        }
+    }
+
+    /// The sequence of the next record this reader would return.
+    pub fn next_seq(&self) -> u64 {
+        self.follower.expected.max(self.follower.from_seq)
+    }
+}
+
+/// Follows a live journal: each [`JournalTailer::poll`] returns whatever was
+/// committed since the last one, never blocking and never returning a
+/// half-written record. Works from another process too (it maps the segment
+/// files itself) and follows the writer across segment rolls via the
+/// end-of-segment marker. The directory need not exist yet.
+#[derive(Debug)]
+pub struct JournalTailer {
+    follower: Follower,
+}
+
+impl JournalTailer {
+    /// A tailer starting at the first record with sequence `>= from_seq`
+    /// (0 or 1: from the beginning).
+    pub fn open(dir: &Path, from_seq: u64) -> Result<Self, JournalError> {
+        let mut follower = Follower::new(dir, from_seq);
+        follower.locate(true)?;
+        Ok(Self { follower })
+    }
+
+    /// Calls `f` for up to `limit` newly committed records, in order, and
+    /// returns how many. `Ok(0)`: nothing new. Never blocks.
+    pub fn poll<F: FnMut(Record<'_>)>(
+        &mut self,
+        limit: usize,
+        mut f: F,
+    ) -> Result<usize, JournalError> {
+        let mut n = 0;
+        while n < limit {
+            let Some(meta) = self.follower.advance(true)? else {
+                break;
+            };
+            if let Some(rec) = self.follower.record(&meta) {
+                f(rec);
+            }
+            n += 1;
+        }
+        Ok(n)
+    }
+
+    /// The sequence of the next record `poll` would deliver.
+    pub fn next_seq(&self) -> u64 {
+        self.follower.expected.max(self.follower.from_seq)
+    }
+}

@@ -1,0 +1,91 @@
+//! `talon bench`: the micro-benchmarks, printed as reports.
+//!
+//! Benchmarks report; they never assert. Each prints hdrhistogram percentiles
+//! for Talon's component beside the usual alternative measured in the same
+//! run, with ratios, so the numbers mean something on a noisy shared machine.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Args, Subcommand};
+use talon_benches::{JournalBenchConfig, RingBenchConfig};
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum BenchCommand {
+    /// One-way ring hop latency: Talon's ring vs rtrb, crossbeam ArrayQueue
+    /// and std mpsc, on separate cores and on one shared core.
+    Ring(RingArgs),
+    /// Journal append latency and throughput vs raw mmap, write(2) per
+    /// record and a SQLite (WAL) insert.
+    Journal(JournalArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct RingArgs {
+    /// Print the report as JSON instead of a table.
+    #[arg(long)]
+    json: bool,
+    /// Messages measured per case and run.
+    #[arg(long, value_name = "N")]
+    messages: Option<u64>,
+    /// Runs per case (the report shows medians across runs).
+    #[arg(long, value_name = "N")]
+    runs: Option<u32>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct JournalArgs {
+    /// Print the report as JSON instead of a table.
+    #[arg(long)]
+    json: bool,
+    /// Records appended per case and run.
+    #[arg(long, value_name = "N")]
+    records: Option<u64>,
+    /// Runs per case (the report shows medians across runs).
+    #[arg(long, value_name = "N")]
+    runs: Option<u32>,
+    /// Directory for the benchmark files (default: a fresh temporary directory).
+    #[arg(long, value_name = "DIR")]
+    dir: Option<PathBuf>,
+}
+
+pub(crate) fn run(command: BenchCommand) -> anyhow::Result<ExitCode> {
+    let (report, json) = match command {
+        BenchCommand::Ring(a) => {
+            let mut cfg = RingBenchConfig::default();
+            if let Some(n) = a.messages {
+                cfg.messages = n;
+            }
+            if let Some(r) = a.runs {
+                cfg.runs = r;
+            }
+            (
+                talon_benches::run_ring_bench(&cfg).context("ring benchmark failed")?,
+                a.json,
+            )
+        }
+        BenchCommand::Journal(a) => {
+            let mut cfg = JournalBenchConfig::default();
+            if let Some(n) = a.records {
+                cfg.records = n;
+            }
+            if let Some(r) = a.runs {
+                cfg.runs = r;
+            }
+            if a.dir.is_some() {
+                cfg.dir = a.dir;
+            }
+            (
+                talon_benches::run_journal_bench(&cfg).context("journal benchmark failed")?,
+                a.json,
+            )
+        }
+    };
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report.to_json())?);
+    } else {
+        println!("{}", report.to_markdown());
+    }
+    Ok(ExitCode::SUCCESS)
+}

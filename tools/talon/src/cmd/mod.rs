@@ -1,0 +1,5 @@
+//! The `talon` subcommands, one module each.
+
+pub(crate) mod bench;
+pub(crate) mod journal;
+pub(crate) mod layout;
