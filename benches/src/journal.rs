@@ -157,29 +157,41 @@ where
     Ok(RunStats::from_histogram(&hist, ops))
 }
 
+/// Segment rolls seen by Talon's writer over all its cases.
+#[derive(Clone, Copy, Debug, Default)]
+struct RollTotals {
+    rolls: u64,
+    prepared_inline: u64,
+}
+
 fn talon_case(
     dir: &Path,
     cfg: &JournalBenchConfig,
     passes: Passes,
     payload: &[u8],
+    rolls: &mut RollTotals,
 ) -> Result<RunStats, BenchError> {
-    let mut config = JournalConfig {
-        dir: dir.to_path_buf(),
-        sync: SyncPolicy::None,
-        ..JournalConfig::default()
-    };
+    let mut config = JournalConfig::new(dir);
+    config.sync = SyncPolicy::None;
     if let Some(size) = cfg.segment_size {
         config.segment_size = size;
     }
     let (mut writer, _recovery) = JournalWriter::open(config)?;
-    measure(
+    let stats = measure(
         |_seq, ts, p| {
             writer.append(RecordKind::Blob, 1, Nanos(ts), p)?;
             Ok(())
         },
         passes,
         payload,
-    )
+    )?;
+    if let Some(e) = writer.take_background_error() {
+        return Err(e.into());
+    }
+    let w = writer.stats();
+    rolls.rolls += w.rolls;
+    rolls.prepared_inline += w.prepared_inline;
+    Ok(stats)
 }
 
 /// Maps `file` read-write. The one `unsafe` of this crate.
@@ -338,6 +350,7 @@ pub fn run_journal_bench(cfg: &JournalBenchConfig) -> Result<BenchReport, BenchE
     let mut results: Vec<Vec<Vec<RunStats>>> = vec![vec![Vec::new(); CASES.len()]; sizes.len()];
     let mut clock_runs = Vec::new();
     let mut case_no = 0u32;
+    let mut rolls = RollTotals::default();
     for _ in 0..cfg.runs {
         clock_runs.push(crate::ring::clock_overhead(cfg.records)?);
         for (si, &size) in sizes.iter().enumerate() {
@@ -357,7 +370,7 @@ pub fn run_journal_bench(cfg: &JournalBenchConfig) -> Result<BenchReport, BenchE
                     },
                 };
                 let stats = match name {
-                    TALON_APPEND => talon_case(&dir, cfg, passes, &payload)?,
+                    TALON_APPEND => talon_case(&dir, cfg, passes, &payload, &mut rolls)?,
                     RAW_MMAP => raw_mmap_case(&dir, passes, &payload)?,
                     WRITE_PER_RECORD => write_case(&dir, passes, &payload)?,
                     _ => sqlite_case(&dir, passes, &payload)?,
@@ -429,10 +442,12 @@ pub fn run_journal_bench(cfg: &JournalBenchConfig) -> Result<BenchReport, BenchE
     }
     let notes = vec![
         format!(
-            "files in {} ({fs}); removed afterwards; talon: SyncPolicy::None, segment size {}",
+            "files in {} ({fs}); removed afterwards; talon: SyncPolicy::None, segment size {}, {} segment rolls over all talon cases ({} prepared inline, the rest by the background preparer)",
             root.path().display(),
             cfg.segment_size
-                .map_or_else(|| "default".to_owned(), |s| format!("{s} B")),
+                .map_or_else(|| "default (64 MiB)".to_owned(), |s| format!("{s} B")),
+            rolls.rolls,
+            rolls.prepared_inline,
         ),
         format!(
             "per case: {} warm-up appends, then a latency pass of {} appends (clock read before and after each; every sample includes one clock read, see the clock row), then a throughput pass of {} appends with no per-record clock reads (ops/s column); SQLite: {} per pass",
