@@ -1,1 +1,27 @@
-fn main() {}
+//! `ring_hop_one_to_one`: one-way ring hop latency, Talon's ring beside raw
+//! rtrb, crossbeam `ArrayQueue` and std `sync_channel`, on separate cores and
+//! on one shared core. Prints a markdown table (`-- --json` for JSON); never
+//! asserts on timings. Run: `cargo bench -p talon-benches --bench ring_hop_one_to_one`.
+
+use std::process::ExitCode;
+
+use talon_benches::{RingBenchConfig, run_ring_bench};
+
+fn main() -> ExitCode {
+    // `cargo bench` passes `--bench`; only `--json` changes anything.
+    let json = std::env::args().any(|a| a == "--json");
+    match run_ring_bench(&RingBenchConfig::default()) {
+        Ok(report) if json => {
+            println!("{:#}", report.to_json());
+            ExitCode::SUCCESS
+        }
+        Ok(report) => {
+            print!("{}", report.to_markdown());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("ring_hop_one_to_one: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,1 +1,39 @@
-//! (being written)
+//! # talon-benches: Talon's latency benchmark suite
+//!
+//! Micro-benchmarks that put Talon's hot-path pieces beside the usual
+//! alternative, in the same run, and print hdrhistogram percentiles and ratios
+//! (DESIGN.md §10, STYLE.md rule 19):
+//!
+//! * [`ring::run_ring_bench`] — `ring_hop_one_to_one`: one-way hop latency of
+//!   Talon's ring vs raw `rtrb`, crossbeam `ArrayQueue` and
+//!   `std::sync::mpsc::sync_channel`, on separate cores and on one shared core;
+//! * [`journal::run_journal_bench`] — `journal_append`: Talon's journal append
+//!   vs raw pre-touched mmap writes, `write(2)` per record and a SQLite WAL
+//!   insert.
+//!
+//! Both return a [`report::BenchReport`] printable as markdown or JSON; the
+//! `benches/*.rs` targets (`cargo bench -p talon-benches`) and
+//! `talon bench ring|journal [--json]` are thin wrappers around them.
+//!
+//! Contract: benchmarks **report, never assert** — a missed target is printed,
+//! not an error. They fail only when they cannot measure (a missing core, an
+//! I/O error, a stalled thread). This crate is test/bench tooling, never linked
+//! into an agent.
+//!
+//! `unsafe` is denied except for the single `MmapMut::map_mut` call of the
+//! raw-mmap baseline in [`journal`], which carries its safety argument.
+#![deny(unsafe_code)]
+// Reporting code: ratios, rates and percent are f64 (never money); the timed
+// loops themselves use integer nanoseconds only.
+#![allow(clippy::float_arithmetic)]
+
+pub mod error;
+pub mod journal;
+pub mod machine;
+pub mod report;
+pub mod ring;
+
+pub use error::BenchError;
+pub use journal::{JournalBenchConfig, run_journal_bench};
+pub use report::BenchReport;
+pub use ring::{RingBenchConfig, run_ring_bench};
