@@ -203,7 +203,10 @@ fn export_writes_decoded_json_lines() {
     assert!(market.contains("65000.25"), "{market}");
     assert_eq!(lines[1]["kind"], "order_command");
     let order = lines[1]["payload"].to_string();
-    assert!(order.contains("tl00000003-"), "{order}");
+    assert!(
+        order.contains("\"tl0000000003-00000000000000000000\""),
+        "{order}"
+    );
     assert_eq!(lines[40]["kind"], "blob");
     assert_eq!(lines[40]["payload"]["hex"], "010268656c6c6f");
 
@@ -224,7 +227,11 @@ fn export_writes_decoded_json_lines() {
     let text = std::fs::read_to_string(&file).unwrap();
     let seqs: Vec<u64> = text
         .lines()
-        .map(|l| serde_json::from_str::<Value>(l).unwrap()["seq"].as_u64().unwrap())
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["seq"]
+                .as_u64()
+                .unwrap()
+        })
         .collect();
     assert_eq!(seqs, [5, 6, 7, 8, 9]);
 }
@@ -249,13 +256,24 @@ fn inspect_summarises_segments_and_kinds() {
     assert_eq!(count("order_command"), Some(300));
     assert_eq!(count("blob"), Some(1));
     let text = talon(&["journal", "inspect", dir.to_str().unwrap()]);
-    assert!(stdout(&text).contains("sequence 1..=601"), "{}", stdout(&text));
+    assert!(
+        stdout(&text).contains("sequence 1..=601"),
+        "{}",
+        stdout(&text)
+    );
 }
 
 #[test]
 fn tail_shows_the_last_records_then_follows_a_live_writer() {
     let (_tmp, dir, mut w) = journal_with(10);
-    let out = talon(&["journal", "tail", dir.to_str().unwrap(), "-n", "3", "--no-follow"]);
+    let out = talon(&[
+        "journal",
+        "tail",
+        dir.to_str().unwrap(),
+        "-n",
+        "3",
+        "--no-follow",
+    ]);
     assert!(out.status.success(), "{}", stderr(&out));
     let text = stdout(&out);
     let lines: Vec<&str> = text.lines().collect();
@@ -265,7 +283,14 @@ fn tail_shows_the_last_records_then_follows_a_live_writer() {
 
     // Follow: start a tailer, then write across a segment roll, and read it all.
     let mut child = Command::new(env!("CARGO_BIN_EXE_talon"))
-        .args(["journal", "tail", dir.to_str().unwrap(), "--from", "22", "--json"])
+        .args([
+            "journal",
+            "tail",
+            dir.to_str().unwrap(),
+            "--from",
+            "22",
+            "--json",
+        ])
         .args(["--poll-ms", "1"])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -304,7 +329,11 @@ fn tail_shows_the_last_records_then_follows_a_live_writer() {
 fn journal_commands_name_a_missing_directory() {
     let out = talon(&["journal", "verify", "/nonexistent/talon-journal"]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("/nonexistent/talon-journal"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("/nonexistent/talon-journal"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]
@@ -362,7 +391,11 @@ agents = ["control", "feed"]
     .unwrap();
     let out = talon(&["layout", "--check", twice.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains("thread[1].agents[1]"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("thread[1].agents[1]"),
+        "{}",
+        stderr(&out)
+    );
 
     // A core this machine does not have.
     let far = tmp.path().join("far.toml");

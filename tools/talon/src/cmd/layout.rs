@@ -48,11 +48,14 @@ pub(crate) fn run(args: LayoutArgs) -> anyhow::Result<ExitCode> {
         }
     };
     if let Err(err) = layout.validate(&machine) {
-        eprintln!("talon: layout {source} does not fit this machine ({machine}): {err}");
+        eprintln!(
+            "talon: layout {source} does not fit this machine ({} cores: {machine}): {err}",
+            machine.len()
+        );
         return Ok(ExitCode::from(1));
     }
     println!("layout: {source}");
-    println!("machine: {machine}");
+    println!("machine: {} cores ({machine})", machine.len());
     print!("{layout}");
     Ok(ExitCode::SUCCESS)
 }
