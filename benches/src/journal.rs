@@ -60,21 +60,27 @@ pub struct JournalBenchConfig {
     pub dir: Option<PathBuf>,
     /// Talon segment size; `None`: `JournalConfig`'s default (64 MiB).
     pub segment_size: Option<u64>,
+    /// Segment size of the extra "talon, rolling" case, small enough that
+    /// the writer rolls segments many times per pass (roll cost amortised
+    /// into the numbers); `None` skips that case.
+    pub rolling_segment_size: Option<u64>,
 }
 
 impl Default for JournalBenchConfig {
-    /// 3 runs × 2 sizes × (3 × 2 × 200 000 + 2 × 10 000 SQLite) appends:
-    /// under 10 s on a 2-core VM. At 256 B the Talon writer rolls one
-    /// 64 MiB segment per case, so the roll is inside the measurement.
+    /// 3 runs × 2 sizes × (4 × 2 × 100 000 + 2 × 10 000 SQLite) appends:
+    /// under 10 s on a 2-core VM. The main Talon case stays inside one
+    /// 64 MiB segment (steady-state appends); the rolling case uses 4 MiB
+    /// segments and rolls 2–7 times per pass.
     fn default() -> Self {
         Self {
-            records: 200_000,
+            records: 100_000,
             sqlite_records: 10_000,
             warmup: 1_000,
             payload_sizes: vec![64, 256],
             runs: 3,
             dir: None,
             segment_size: None,
+            rolling_segment_size: Some(ROLLING_SEGMENT_SIZE),
         }
     }
 }
@@ -102,6 +108,8 @@ fn write_base_header(out: &mut [u8; BASE_HEADER], len: u32, seq: u64, ts: u64) {
 
 /// Case names as printed.
 pub const TALON_APPEND: &str = "talon JournalWriter::append";
+/// Talon with small segments, rolling often (printed with its size).
+const TALON_ROLLING: &str = "talon append, rolling segments";
 /// Raw mmap floor.
 pub const RAW_MMAP: &str = "raw mmap (pre-touched, memcpy)";
 /// One `write(2)` per record.
@@ -158,6 +166,9 @@ where
     Ok(RunStats::from_histogram(&hist, ops))
 }
 
+/// Default segment size of the rolling case: 4 MiB.
+pub const ROLLING_SEGMENT_SIZE: u64 = 4 << 20;
+
 /// Segment rolls seen by Talon's writer over all its cases.
 #[derive(Clone, Copy, Debug, Default)]
 struct RollTotals {
@@ -167,14 +178,14 @@ struct RollTotals {
 
 fn talon_case(
     dir: &Path,
-    cfg: &JournalBenchConfig,
+    segment_size: Option<u64>,
     passes: Passes,
     payload: &[u8],
     rolls: &mut RollTotals,
 ) -> Result<RunStats, BenchError> {
     let mut config = JournalConfig::new(dir);
     config.sync = SyncPolicy::None;
-    if let Some(size) = cfg.segment_size {
+    if let Some(size) = segment_size {
         config.segment_size = size;
     }
     let (mut writer, _recovery) = JournalWriter::open(config)?;
@@ -334,7 +345,13 @@ fn validate(cfg: &JournalBenchConfig) -> Result<PathBuf, BenchError> {
 }
 
 /// The cases in print order.
-const CASES: [&str; 4] = [TALON_APPEND, RAW_MMAP, WRITE_PER_RECORD, SQLITE_WAL];
+const CASES: [&str; 5] = [
+    TALON_APPEND,
+    TALON_ROLLING,
+    RAW_MMAP,
+    WRITE_PER_RECORD,
+    SQLITE_WAL,
+];
 
 /// Runs `journal_append` and returns its report (never asserts on the
 /// numbers). Runs are interleaved: run 1 of every case and size, then run 2…
@@ -352,12 +369,17 @@ pub fn run_journal_bench(cfg: &JournalBenchConfig) -> Result<BenchReport, BenchE
     let mut clock_runs = Vec::new();
     let mut case_no = 0u32;
     let mut rolls = RollTotals::default();
+    let mut rolling_rolls = RollTotals::default();
     for _ in 0..cfg.runs {
         clock_runs.push(crate::ring::clock_overhead(cfg.records)?);
         for (si, &size) in sizes.iter().enumerate() {
             // A fixed, non-zero pattern so no layer can special-case zeros.
             let payload: Vec<u8> = (0..size).map(|i| (i % 251) as u8 ^ 0x5A).collect();
             for (ci, &name) in CASES.iter().enumerate() {
+                let rolling_size = cfg.rolling_segment_size;
+                if name == TALON_ROLLING && rolling_size.is_none() {
+                    continue;
+                }
                 case_no += 1;
                 let dir = root.path().join(format!("case-{case_no}"));
                 std::fs::create_dir(&dir)
@@ -371,7 +393,12 @@ pub fn run_journal_bench(cfg: &JournalBenchConfig) -> Result<BenchReport, BenchE
                     },
                 };
                 let stats = match name {
-                    TALON_APPEND => talon_case(&dir, cfg, passes, &payload, &mut rolls)?,
+                    TALON_APPEND => {
+                        talon_case(&dir, cfg.segment_size, passes, &payload, &mut rolls)?
+                    }
+                    TALON_ROLLING => {
+                        talon_case(&dir, rolling_size, passes, &payload, &mut rolling_rolls)?
+                    }
                     RAW_MMAP => raw_mmap_case(&dir, passes, &payload)?,
                     WRITE_PER_RECORD => write_case(&dir, passes, &payload)?,
                     _ => sqlite_case(&dir, passes, &payload)?,
@@ -387,7 +414,14 @@ pub fn run_journal_bench(cfg: &JournalBenchConfig) -> Result<BenchReport, BenchE
         let cases: Vec<CaseResult> = CASES
             .iter()
             .zip(results[si].drain(..))
-            .map(|(name, runs)| CaseResult::new(*name, runs))
+            .filter(|(_, runs)| !runs.is_empty())
+            .map(|(&name, runs)| match (name, cfg.rolling_segment_size) {
+                (TALON_ROLLING, Some(size)) => CaseResult::new(
+                    format!("talon append, rolling {} KiB segments", size / 1024),
+                    runs,
+                ),
+                _ => CaseResult::new(name, runs),
+            })
             .collect();
         let mut s = Section::new(
             format!(
@@ -456,6 +490,13 @@ pub fn run_journal_bench(cfg: &JournalBenchConfig) -> Result<BenchReport, BenchE
             rolls.rolls,
             rolls.prepared_inline,
         ),
+        match cfg.rolling_segment_size {
+            Some(size) => format!(
+                "rolling case: talon with {size}-byte segments, {} rolls over all its cases ({} prepared inline because the background preparer had not finished)",
+                rolling_rolls.rolls, rolling_rolls.prepared_inline
+            ),
+            None => "rolling case skipped (rolling_segment_size = None)".to_owned(),
+        },
         format!(
             "per case: {} warm-up appends, then a latency pass of {} appends (clock read before and after each; every sample includes one clock read, see the clock row), then a throughput pass of {} appends with no per-record clock reads (ops/s column); SQLite: {} per pass",
             cfg.warmup, cfg.records, cfg.records, cfg.sqlite_records
@@ -490,6 +531,7 @@ mod tests {
             runs: 1,
             dir: Some(dir.to_path_buf()),
             segment_size: Some(64 * 1024),
+            rolling_segment_size: Some(16 * 1024),
         }
     }
 
@@ -523,6 +565,32 @@ mod tests {
     }
 
     #[test]
+    fn the_rolling_case_can_be_skipped() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let cfg = JournalBenchConfig {
+            payload_sizes: vec![64],
+            rolling_segment_size: None,
+            ..tiny(tmp.path())
+        };
+        let report = run_journal_bench(&cfg).expect("tiny journal bench runs");
+        let names: Vec<&str> = report.sections[0]
+            .cases
+            .iter()
+            .map(|c| c.case.as_str())
+            .collect();
+        assert_eq!(
+            names,
+            [
+                TALON_APPEND,
+                RAW_MMAP,
+                WRITE_PER_RECORD,
+                SQLITE_WAL,
+                CLOCK_ROW
+            ]
+        );
+    }
+
+    #[test]
     fn every_case_runs_and_cleans_up() {
         // Structure only (no timing): a 64 KiB segment makes Talon roll
         // segments inside the tiny run; every case records exactly
@@ -532,8 +600,11 @@ mod tests {
         assert_eq!(report.sections.len(), 2);
         for s in &report.sections {
             assert_eq!(s.cases.len(), CASES.len() + 1);
+            assert!(s.cases[1].case.starts_with("talon append, rolling 16 KiB"));
             for (c, name) in s.cases.iter().zip(CASES) {
-                assert_eq!(c.case, name);
+                if name != TALON_ROLLING {
+                    assert_eq!(c.case, name);
+                }
                 let want = if name == SQLITE_WAL { 30 } else { 300 };
                 assert_eq!(c.median.samples, want, "{name}");
                 assert!(c.median.ops_per_sec.is_some(), "{name}");
