@@ -70,6 +70,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use crossbeam_utils::CachePadded;
 use serde::{Deserialize, Serialize};
 
+use crate::event::{ControlMsg, ExecReport, MarketEvent, OrderCommand};
+
 /// A push refused because the ring was full; the value comes back so the
 /// caller can conflate, refuse or retry it, and count that.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -435,6 +437,62 @@ impl RingConfig {
     }
 }
 
+/// Producer end of the md ring (feed → engine).
+pub type MdProducer = RingProducer<MarketEvent>;
+/// Consumer end of the md ring (feed → engine).
+pub type MdConsumer = RingConsumer<MarketEvent>;
+/// Producer end of the order ring (engine → gateway).
+pub type OrderProducer = RingProducer<OrderCommand>;
+/// Consumer end of the order ring (engine → gateway).
+pub type OrderConsumer = RingConsumer<OrderCommand>;
+/// Producer end of the exec ring (gateway → engine).
+pub type ExecProducer = RingProducer<ExecReport>;
+/// Consumer end of the exec ring (gateway → engine).
+pub type ExecConsumer = RingConsumer<ExecReport>;
+/// Producer end of the control ring (control → engine).
+pub type ControlProducer = RingProducer<ControlMsg>;
+/// Consumer end of the control ring (control → engine).
+pub type ControlConsumer = RingConsumer<ControlMsg>;
+
+/// The four rings of DESIGN.md §1, built once at startup from [`RingConfig`].
+///
+/// The wiring function takes the ends out (`rings.md.0` to the feed,
+/// `rings.md.1` to the engine, …); each end moves to exactly one agent.
+#[derive(Debug)]
+pub struct Rings {
+    /// Feed → engine market events.
+    pub md: (MdProducer, MdConsumer),
+    /// Engine → gateway order commands.
+    pub order: (OrderProducer, OrderConsumer),
+    /// Gateway → engine exec reports.
+    pub exec: (ExecProducer, ExecConsumer),
+    /// Control → engine commands.
+    pub control: (ControlProducer, ControlConsumer),
+}
+
+impl Rings {
+    /// Validates `config` and allocates the four rings (startup only).
+    pub fn new(config: &RingConfig) -> Result<Rings, RingConfigError> {
+        config.validate()?;
+        Ok(Rings {
+            md: ring("md", config.md),
+            order: ring("order", config.order),
+            exec: ring("exec", config.exec),
+            control: ring("control", config.control),
+        })
+    }
+
+    /// The four rings' shared counters, for metrics and `status`.
+    pub fn stats(&self) -> [Arc<RingStats>; 4] {
+        [
+            Arc::clone(self.md.0.stats()),
+            Arc::clone(self.order.0.stats()),
+            Arc::clone(self.exec.0.stats()),
+            Arc::clone(self.control.0.stats()),
+        ]
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -635,5 +693,24 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn named_rings_are_built_from_config_and_validated() {
+        let cfg = RingConfig {
+            md: 8,
+            order: 4,
+            exec: 4,
+            control: 2,
+        };
+        let rings = Rings::new(&cfg).unwrap();
+        let names: Vec<_> = rings.stats().iter().map(|s| s.snapshot().name).collect();
+        assert_eq!(names, ["md", "order", "exec", "control"]);
+        assert_eq!(rings.md.0.stats().capacity(), 8);
+        let bad = RingConfig { order: 0, ..cfg };
+        assert_eq!(
+            Rings::new(&bad).unwrap_err(),
+            RingConfigError::Zero { key: "order" }
+        );
     }
 }

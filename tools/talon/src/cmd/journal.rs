@@ -109,22 +109,17 @@ fn inspect(args: &InspectArgs) -> anyhow::Result<ExitCode> {
     let mut last = None;
     let mut reader = JournalReader::open(&args.dir)
         .with_context(|| format!("cannot open journal {}", args.dir.display()))?;
-    loop {
-        let step = reader
-            .next_with(|rec| {
-                first.get_or_insert(rec.seq);
-                last = Some(rec.seq);
-                match by_kind.iter_mut().find(|(k, _, _)| *k == rec.kind) {
-                    Some(entry) => {
-                        entry.1 += 1;
-                        entry.2 += rec.payload.len() as u64;
-                    }
-                    None => by_kind.push((rec.kind, 1, rec.payload.len() as u64)),
-                }
-            })
-            .with_context(|| format!("reading journal {}", args.dir.display()))?;
-        if !step {
-            break;
+    while let Some(rec) = reader.next() {
+        let rec = rec.with_context(|| format!("reading journal {}", args.dir.display()))?;
+        first.get_or_insert(rec.seq);
+        last = Some(rec.seq);
+        let len = rec.payload.len() as u64;
+        match by_kind.iter_mut().find(|(k, _, _)| *k == rec.kind) {
+            Some(entry) => {
+                entry.1 += 1;
+                entry.2 += len;
+            }
+            None => by_kind.push((rec.kind, 1, len)),
         }
     }
     by_kind.sort_unstable();
@@ -151,14 +146,18 @@ fn inspect(args: &InspectArgs) -> anyhow::Result<ExitCode> {
     for s in &segments {
         println!(
             "{:<28} {:>7} {:>12} {:>12} {:>10} {:>12} {:>12}",
-            s.file_name,
+            s.path.file_name().map_or_else(
+                || s.path.display().to_string(),
+                |n| n.to_string_lossy().into_owned()
+            ),
             s.index,
             opt(s.first_seq),
             opt(s.last_seq),
             s.records,
-            s.used_bytes,
+            s.bytes_used,
             s.capacity
         );
+        println!("{:<28} state: {:?}", "", s.state);
     }
     match (first, last) {
         (Some(f), Some(l)) => println!("sequence {f}..={l} ({} records)", l - f + 1),
@@ -198,7 +197,10 @@ fn verify(args: &VerifyArgs) -> anyhow::Result<ExitCode> {
         );
         match &report.corruption {
             None => println!("result:          consistent"),
-            Some(c) => println!("result:          CORRUPT: {c}"),
+            Some(c) => println!(
+                "result:          CORRUPT: {} in segment {} at byte offset {}",
+                c.reason, c.segment, c.offset
+            ),
         }
     }
     Ok(if consistent {
@@ -276,33 +278,19 @@ fn export(args: &ExportArgs) -> anyhow::Result<ExitCode> {
     let mut reader = JournalReader::open_from(&args.dir, args.from.unwrap_or(0))
         .with_context(|| format!("cannot open journal {}", args.dir.display()))?;
     let to = args.to.unwrap_or(u64::MAX);
-    let mut io_error = None;
     let mut exported = 0u64;
-    loop {
-        let mut past_end = false;
-        let step = reader
-            .next_with(|rec| {
-                if rec.seq > to {
-                    past_end = true;
-                    return;
-                }
-                if io_error.is_none() {
-                    match writeln!(out, "{}", record_json(&rec)) {
-                        Ok(()) => exported += 1,
-                        Err(e) => io_error = Some(e),
-                    }
-                }
-            })
-            .with_context(|| format!("reading journal {}", args.dir.display()))?;
-        if let Some(e) = io_error.take() {
+    while let Some(rec) = reader.next() {
+        let rec = rec.with_context(|| format!("reading journal {}", args.dir.display()))?;
+        if rec.seq > to {
+            break;
+        }
+        if let Err(e) = writeln!(out, "{}", record_json(&rec)) {
             if e.kind() == std::io::ErrorKind::BrokenPipe {
                 return Ok(ExitCode::SUCCESS);
             }
             return Err(e).context("writing the export");
         }
-        if !step || past_end {
-            break;
-        }
+        exported += 1;
     }
     out.flush().context("writing the export")?;
     if let Some(path) = &args.output {
