@@ -19,8 +19,11 @@
 //! Each case runs warm-up appends, then a **latency pass** (a clock read
 //! before and after every append, recorded into an hdrhistogram: each sample
 //! includes one clock read, shown as its own "clock read" row), then a
-//! **throughput pass** (the same number of appends timed as one loop with no
-//! per-record clock reads) that gives ops/s. Files go to a fresh temporary
+//! **throughput pass** (the same number of appends with no per-record clock
+//! reads, timed in chunks of 1 000; ops/s is the median chunk rate, so a
+//! chunk that lost its core to another process moves nothing, and rare
+//! stalls such as segment rolls show in the latency tail, not in ops/s).
+//! Files go to a fresh temporary
 //! directory under `dir` (default: the system temp dir, on this machine the
 //! root ext4 disk, not tmpfs) and are removed afterwards.
 //!
@@ -37,7 +40,9 @@ use talon_core::journal::{JournalConfig, JournalWriter, RecordKind, SyncPolicy};
 
 use crate::error::BenchError;
 use crate::machine::{MachineInfo, filesystem_of};
-use crate::report::{BenchReport, CaseResult, Check, RunStats, Section, Target, new_histogram};
+use crate::report::{
+    BenchReport, CaseResult, Check, RunStats, Section, Target, median_f64, new_histogram,
+};
 
 /// Settings of one `journal_append` run.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -60,21 +65,27 @@ pub struct JournalBenchConfig {
     pub dir: Option<PathBuf>,
     /// Talon segment size; `None`: `JournalConfig`'s default (64 MiB).
     pub segment_size: Option<u64>,
+    /// Segment size of the extra "talon, rolling" case, small enough that
+    /// the writer rolls segments many times per pass (roll cost amortised
+    /// into the numbers); `None` skips that case.
+    pub rolling_segment_size: Option<u64>,
 }
 
 impl Default for JournalBenchConfig {
-    /// 3 runs × 2 sizes × (3 × 2 × 200 000 + 2 × 10 000 SQLite) appends:
-    /// under 10 s on a 2-core VM. At 256 B the Talon writer rolls one
-    /// 64 MiB segment per case, so the roll is inside the measurement.
+    /// 3 runs × 2 sizes × (4 × 2 × 100 000 + 2 × 10 000 SQLite) appends:
+    /// under 10 s on a 2-core VM. The main Talon case stays inside one
+    /// 64 MiB segment (steady-state appends); the rolling case uses 4 MiB
+    /// segments and rolls 2–7 times per pass.
     fn default() -> Self {
         Self {
-            records: 200_000,
+            records: 100_000,
             sqlite_records: 10_000,
             warmup: 1_000,
             payload_sizes: vec![64, 256],
             runs: 3,
             dir: None,
             segment_size: None,
+            rolling_segment_size: Some(ROLLING_SEGMENT_SIZE),
         }
     }
 }
@@ -102,6 +113,8 @@ fn write_base_header(out: &mut [u8; BASE_HEADER], len: u32, seq: u64, ts: u64) {
 
 /// Case names as printed.
 pub const TALON_APPEND: &str = "talon JournalWriter::append";
+/// Talon with small segments, rolling often (printed with its size).
+const TALON_ROLLING: &str = "talon append, rolling segments";
 /// Raw mmap floor.
 pub const RAW_MMAP: &str = "raw mmap (pre-touched, memcpy)";
 /// One `write(2)` per record.
@@ -110,6 +123,9 @@ pub const WRITE_PER_RECORD: &str = "write(2) per record";
 pub const SQLITE_WAL: &str = "sqlite WAL insert";
 /// Clock overhead row.
 pub const CLOCK_ROW: &str = "clock read (now → now)";
+
+/// Appends per timed chunk of the throughput pass.
+const THROUGHPUT_CHUNK: u64 = 1_000;
 
 /// Counts for one case: warm-up, then latency pass, then throughput pass.
 #[derive(Clone, Copy, Debug)]
@@ -144,19 +160,30 @@ where
         hist.saturating_record(t1.saturating_sub(t0));
         seq += 1;
     }
-    let start = Instant::now();
-    for _ in 0..passes.records {
-        append(seq, seq, payload)?;
-        seq += 1;
+    // Throughput in chunks: one clock read per THROUGHPUT_CHUNK appends
+    // (negligible), ops/s = median chunk rate, so a chunk that lost its core
+    // to another process on this shared machine moves nothing.
+    let mut rates = Vec::with_capacity((passes.records / THROUGHPUT_CHUNK + 1) as usize);
+    let mut left = passes.records;
+    while left > 0 {
+        let n = left.min(THROUGHPUT_CHUNK);
+        let start = Instant::now();
+        for _ in 0..n {
+            append(seq, seq, payload)?;
+            seq += 1;
+        }
+        let secs = start.elapsed().as_secs_f64();
+        if secs > 0.0 {
+            rates.push(n as f64 / secs);
+        }
+        left -= n;
     }
-    let secs = start.elapsed().as_secs_f64();
-    let ops = if secs > 0.0 {
-        Some(passes.records as f64 / secs)
-    } else {
-        None
-    };
+    let ops = median_f64(rates);
     Ok(RunStats::from_histogram(&hist, ops))
 }
+
+/// Default segment size of the rolling case: 4 MiB.
+pub const ROLLING_SEGMENT_SIZE: u64 = 4 << 20;
 
 /// Segment rolls seen by Talon's writer over all its cases.
 #[derive(Clone, Copy, Debug, Default)]
@@ -167,14 +194,14 @@ struct RollTotals {
 
 fn talon_case(
     dir: &Path,
-    cfg: &JournalBenchConfig,
+    segment_size: Option<u64>,
     passes: Passes,
     payload: &[u8],
     rolls: &mut RollTotals,
 ) -> Result<RunStats, BenchError> {
     let mut config = JournalConfig::new(dir);
     config.sync = SyncPolicy::None;
-    if let Some(size) = cfg.segment_size {
+    if let Some(size) = segment_size {
         config.segment_size = size;
     }
     let (mut writer, _recovery) = JournalWriter::open(config)?;
@@ -334,7 +361,13 @@ fn validate(cfg: &JournalBenchConfig) -> Result<PathBuf, BenchError> {
 }
 
 /// The cases in print order.
-const CASES: [&str; 4] = [TALON_APPEND, RAW_MMAP, WRITE_PER_RECORD, SQLITE_WAL];
+const CASES: [&str; 5] = [
+    TALON_APPEND,
+    TALON_ROLLING,
+    RAW_MMAP,
+    WRITE_PER_RECORD,
+    SQLITE_WAL,
+];
 
 /// Runs `journal_append` and returns its report (never asserts on the
 /// numbers). Runs are interleaved: run 1 of every case and size, then run 2…
@@ -352,12 +385,17 @@ pub fn run_journal_bench(cfg: &JournalBenchConfig) -> Result<BenchReport, BenchE
     let mut clock_runs = Vec::new();
     let mut case_no = 0u32;
     let mut rolls = RollTotals::default();
+    let mut rolling_rolls = RollTotals::default();
     for _ in 0..cfg.runs {
         clock_runs.push(crate::ring::clock_overhead(cfg.records)?);
         for (si, &size) in sizes.iter().enumerate() {
             // A fixed, non-zero pattern so no layer can special-case zeros.
             let payload: Vec<u8> = (0..size).map(|i| (i % 251) as u8 ^ 0x5A).collect();
             for (ci, &name) in CASES.iter().enumerate() {
+                let rolling_size = cfg.rolling_segment_size;
+                if name == TALON_ROLLING && rolling_size.is_none() {
+                    continue;
+                }
                 case_no += 1;
                 let dir = root.path().join(format!("case-{case_no}"));
                 std::fs::create_dir(&dir)
@@ -371,7 +409,12 @@ pub fn run_journal_bench(cfg: &JournalBenchConfig) -> Result<BenchReport, BenchE
                     },
                 };
                 let stats = match name {
-                    TALON_APPEND => talon_case(&dir, cfg, passes, &payload, &mut rolls)?,
+                    TALON_APPEND => {
+                        talon_case(&dir, cfg.segment_size, passes, &payload, &mut rolls)?
+                    }
+                    TALON_ROLLING => {
+                        talon_case(&dir, rolling_size, passes, &payload, &mut rolling_rolls)?
+                    }
                     RAW_MMAP => raw_mmap_case(&dir, passes, &payload)?,
                     WRITE_PER_RECORD => write_case(&dir, passes, &payload)?,
                     _ => sqlite_case(&dir, passes, &payload)?,
@@ -387,7 +430,14 @@ pub fn run_journal_bench(cfg: &JournalBenchConfig) -> Result<BenchReport, BenchE
         let cases: Vec<CaseResult> = CASES
             .iter()
             .zip(results[si].drain(..))
-            .map(|(name, runs)| CaseResult::new(*name, runs))
+            .filter(|(_, runs)| !runs.is_empty())
+            .map(|(&name, runs)| match (name, cfg.rolling_segment_size) {
+                (TALON_ROLLING, Some(size)) => CaseResult::new(
+                    format!("talon append, rolling {} KiB segments", size / 1024),
+                    runs,
+                ),
+                _ => CaseResult::new(name, runs),
+            })
             .collect();
         let mut s = Section::new(
             format!(
@@ -456,8 +506,15 @@ pub fn run_journal_bench(cfg: &JournalBenchConfig) -> Result<BenchReport, BenchE
             rolls.rolls,
             rolls.prepared_inline,
         ),
+        match cfg.rolling_segment_size {
+            Some(size) => format!(
+                "rolling case: talon with {size}-byte segments, {} rolls over all its cases ({} prepared inline because the background preparer had not finished)",
+                rolling_rolls.rolls, rolling_rolls.prepared_inline
+            ),
+            None => "rolling case skipped (rolling_segment_size = None)".to_owned(),
+        },
         format!(
-            "per case: {} warm-up appends, then a latency pass of {} appends (clock read before and after each; every sample includes one clock read, see the clock row), then a throughput pass of {} appends with no per-record clock reads (ops/s column); SQLite: {} per pass",
+            "per case: {} warm-up appends, then a latency pass of {} appends (clock read before and after each; every sample includes one clock read, see the clock row), then a throughput pass of {} appends with no per-record clock reads, timed in chunks of 1000 (ops/s column = median chunk rate: robust to preemption, so rare stalls such as rolls show in the latency tail only); SQLite: {} per pass",
             cfg.warmup, cfg.records, cfg.records, cfg.sqlite_records
         ),
         "raw mmap: preallocated file, every page touched before timing, per record memcpy of a 32-byte header and the payload (no CRC, no length-last publication) — the floor".to_owned(),
@@ -490,6 +547,7 @@ mod tests {
             runs: 1,
             dir: Some(dir.to_path_buf()),
             segment_size: Some(64 * 1024),
+            rolling_segment_size: Some(16 * 1024),
         }
     }
 
@@ -523,6 +581,32 @@ mod tests {
     }
 
     #[test]
+    fn the_rolling_case_can_be_skipped() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let cfg = JournalBenchConfig {
+            payload_sizes: vec![64],
+            rolling_segment_size: None,
+            ..tiny(tmp.path())
+        };
+        let report = run_journal_bench(&cfg).expect("tiny journal bench runs");
+        let names: Vec<&str> = report.sections[0]
+            .cases
+            .iter()
+            .map(|c| c.case.as_str())
+            .collect();
+        assert_eq!(
+            names,
+            [
+                TALON_APPEND,
+                RAW_MMAP,
+                WRITE_PER_RECORD,
+                SQLITE_WAL,
+                CLOCK_ROW
+            ]
+        );
+    }
+
+    #[test]
     fn every_case_runs_and_cleans_up() {
         // Structure only (no timing): a 64 KiB segment makes Talon roll
         // segments inside the tiny run; every case records exactly
@@ -532,8 +616,11 @@ mod tests {
         assert_eq!(report.sections.len(), 2);
         for s in &report.sections {
             assert_eq!(s.cases.len(), CASES.len() + 1);
+            assert!(s.cases[1].case.starts_with("talon append, rolling 16 KiB"));
             for (c, name) in s.cases.iter().zip(CASES) {
-                assert_eq!(c.case, name);
+                if name != TALON_ROLLING {
+                    assert_eq!(c.case, name);
+                }
                 let want = if name == SQLITE_WAL { 30 } else { 300 };
                 assert_eq!(c.median.samples, want, "{name}");
                 assert!(c.median.ops_per_sec.is_some(), "{name}");
