@@ -121,6 +121,7 @@
 //! assert_eq!(rec.kind(), Some(RecordKind::Blob));
 //! ```
 
+mod crc;
 mod error;
 mod kind;
 mod reader;

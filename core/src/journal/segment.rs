@@ -478,7 +478,7 @@ impl MappedSegment {
             w.copy_from_slice(&rec[o..o + 8]);
             u64::from_le_bytes(w)
         };
-        if crc32c::crc32c(&rec[OFF_SEQ..]) != field32(OFF_CRC) {
+        if super::crc::crc32c(&rec[OFF_SEQ..]) != field32(OFF_CRC) {
             return Slot::Bad(CorruptionReason::BadCrc);
         }
         if field32(OFF_RESERVED) != 0 {

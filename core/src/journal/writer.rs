@@ -559,7 +559,7 @@ impl JournalWriter {
             fill(std::slice::from_raw_parts_mut(payload_ptr, len));
             std::mem::forget(guard);
             let body = std::slice::from_raw_parts(rec.add(OFF_SEQ), frame - OFF_SEQ);
-            let crc = crc32c::crc32c(body);
+            let crc = super::crc::crc32c(body);
             rec.add(OFF_CRC).cast::<u32>().write(crc.to_le());
             let len_word = AtomicU32::from_ptr(rec.cast::<u32>());
             // Release: publishes the header fields, CRC and payload written
