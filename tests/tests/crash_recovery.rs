@@ -15,6 +15,7 @@
 //!
 //! Repeated several times on the same journal, so recovery after recovery is
 //! exercised too.
+#![forbid(unsafe_code)]
 
 use std::path::Path;
 use std::process::{Command, Stdio};

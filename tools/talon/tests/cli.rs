@@ -1,6 +1,7 @@
 //! The `talon` binary, driven as an operator would: journal tools against
 //! journals written through `talon-core`, and layout checks.
 #![allow(clippy::unwrap_used)]
+#![forbid(unsafe_code)]
 
 use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
