@@ -10,9 +10,7 @@
 //! text; a control reply's `msg` and string `id` are raw JSON string
 //! content, escapes not decoded).
 
-use talon_core::event::{
-    DepthLevel, MarketData, MarketEvent, Side, Stamps, TopOfBook, Trade,
-};
+use talon_core::event::{DepthLevel, MarketData, MarketEvent, Side, Stamps, TopOfBook, Trade};
 use talon_core::instrument::{InstrumentId, Symbol};
 use talon_core::num::{Price, Qty};
 

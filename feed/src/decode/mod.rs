@@ -36,7 +36,7 @@
 //!   UTF-8, number grammar, literals and whitespace are all validated, also in
 //!   skipped fields), with only whitespace after it.
 //! * Field order does not matter; unknown fields of any type and nesting are
-//!   skipped (nesting up to 128 levels); unknown fields may repeat.
+//!   skipped (nesting up to 100 levels); unknown fields may repeat.
 //! * A field the decoder reads (any name in the table above, `stream`,
 //!   `data`) appearing twice in one object is [`DecodeError::DuplicateKey`].
 //!   Keys are compared after decoding escapes (`"\u0073"` is `s`).
