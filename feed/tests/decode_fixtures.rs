@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use decode_support::fixture_messages;
 use talon_core::num::{Price, Qty};
 use talon_feed::decode::{
-    decode, decode_snapshot, ControlReply, DecodeCounters, DecodeError, Decoded, ReplyId,
+    ControlReply, DecodeCounters, DecodeError, Decoded, ReplyId, decode, decode_snapshot,
 };
 
 fn p(s: &str) -> Price {
@@ -71,14 +71,14 @@ fn trade_and_agg_trade_fixtures() {
     assert!(t.buyer_is_maker);
 
     assert_eq!(kinds("aggTrade.jsonl"), ["agg_trade", "agg_trade"]);
-    let Decoded::AggTrade(a) = decode(one("aggTrade.json"))
-        .unwrap()
-        .message
-    else {
+    let Decoded::AggTrade(a) = decode(one("aggTrade.json")).unwrap().message else {
         panic!()
     };
     assert_eq!(a.agg_trade_id, 15_683_430);
-    assert_eq!((a.first_trade_id, a.last_trade_id), (19_862_790, 19_862_790));
+    assert_eq!(
+        (a.first_trade_id, a.last_trade_id),
+        (19_862_790, 19_862_790)
+    );
     assert_eq!((a.price, a.qty), (p("0.3528"), q("58")));
     assert!(!a.buyer_is_maker);
 }
@@ -89,13 +89,13 @@ fn depth_fixtures() {
     assert_eq!(k.len(), 177);
     assert!(k.iter().all(|&k| k == "depth_update"));
 
-    let Decoded::DepthUpdate(d) = decode(one("depthUpdate.json"))
-        .unwrap()
-        .message
-    else {
+    let Decoded::DepthUpdate(d) = decode(one("depthUpdate.json")).unwrap().message else {
         panic!()
     };
-    assert_eq!((d.first_update_id, d.last_update_id), (499_869_750, 499_869_752));
+    assert_eq!(
+        (d.first_update_id, d.last_update_id),
+        (499_869_750, 499_869_752)
+    );
     assert_eq!(d.bids.iter().next(), Some((p("0.3513"), q("6195"))));
     assert_eq!(d.bids.len(), 3);
     assert!(d.asks.is_empty());
@@ -162,7 +162,12 @@ fn control_fixtures() {
 #[test]
 fn unhandled_events_are_counted_by_reason() {
     let mut counters = DecodeCounters::new();
-    for f in ["kline.json", "kline.jsonl", "executionReport_new.json", "balanceUpdate.json"] {
+    for f in [
+        "kline.json",
+        "kline.jsonl",
+        "executionReport_new.json",
+        "balanceUpdate.json",
+    ] {
         for m in fixture_messages(f) {
             counters.record(decode(&m).unwrap_err());
         }
@@ -217,7 +222,10 @@ fn session_capture_decodes_and_syncs_without_gaps() {
         let ds = &diffs[sym];
         let live: Vec<_> = ds.iter().filter(|&&(_, u)| u > id).collect();
         if let Some(&&(first_u, first_last)) = live.first() {
-            assert!(first_u <= id + 1 && id < first_last, "{file}: first applicable diff");
+            assert!(
+                first_u <= id + 1 && id < first_last,
+                "{file}: first applicable diff"
+            );
             for w in live.windows(2) {
                 assert_eq!(w[1].0, w[0].1 + 1, "{file}: gap");
             }

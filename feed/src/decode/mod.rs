@@ -52,6 +52,9 @@
 //!   the venue sends them as plain ASCII, and decoding an escape would need a
 //!   copy. A control reply's `msg` and string `id` are returned raw.
 //! * Depth levels are arrays of exactly two strings `[price, qty]`.
+//! * Numbers in skipped fields (and in a raw `result`) are checked against
+//!   the JSON grammar only; their magnitude is never evaluated, so `1e400`
+//!   there is accepted (serde_json would refuse it as beyond `f64`).
 //!
 //! ## Cost
 //!

@@ -389,6 +389,15 @@ pub fn reference(input: &[u8]) -> R<NormEnv> {
     })
 }
 
+/// Whether serde_json rejects `input` only because a number overflows f64
+/// (e.g. `1e400`). JSON's grammar allows such numbers; the fast decoder
+/// checks skipped numbers against the grammar only (documented divergence).
+pub fn serde_rejects_number_range(input: &[u8]) -> bool {
+    serde_json::from_slice::<Value>(input)
+        .err()
+        .is_some_and(|e| e.to_string().starts_with("number out of range"))
+}
+
 // ---------------------------------------------------------------------------
 // Fixtures.
 
