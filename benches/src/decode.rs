@@ -270,14 +270,7 @@ fn serde_extract(kind: &str, m: &str) -> Option<Extract> {
             let d = w.data;
             black_box((w.stream, d.s));
             (
-                vec![
-                    d.event_time,
-                    d.a,
-                    d.f,
-                    d.l,
-                    d.trade_time,
-                    u64::from(d.m),
-                ],
+                vec![d.event_time, d.a, d.f, d.l, d.trade_time, u64::from(d.m)],
                 vec![dec(d.p)?, dec(d.q)?],
             )
         }
@@ -297,10 +290,7 @@ fn serde_extract(kind: &str, m: &str) -> Option<Extract> {
             let d = w.data;
             black_box(w.stream);
             let mut v = Vec::new();
-            for (p, q) in dec_levels(&d.bids)?
-                .into_iter()
-                .chain(dec_levels(&d.asks)?)
-            {
+            for (p, q) in dec_levels(&d.bids)?.into_iter().chain(dec_levels(&d.asks)?) {
                 v.push(p);
                 v.push(q);
             }
@@ -476,7 +466,10 @@ pub fn run_decode_bench(cfg: &DecodeBenchConfig) -> Result<BenchReport, BenchErr
         }
         let bytes: usize = frames.iter().map(String::len).sum::<usize>() / frames.len().max(1);
         let mut s = Section::new(
-            format!("{kind}: ns per message (mean frame {bytes} B, {} frames)", frames.len()),
+            format!(
+                "{kind}: ns per message (mean frame {bytes} B, {} frames)",
+                frames.len()
+            ),
             SERDE,
             vec![
                 CaseResult::new(TALON, talon_runs),

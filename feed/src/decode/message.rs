@@ -282,11 +282,11 @@ pub enum ControlReply<'a> {
 }
 
 impl ControlReply<'_> {
-    /// `result`, `error` or `server_shutdown`.
+    /// `control_result`, `control_error` or `server_shutdown`.
     pub const fn kind_name(&self) -> &'static str {
         match self {
-            ControlReply::Result { .. } => "result",
-            ControlReply::Error { .. } => "error",
+            ControlReply::Result { .. } => "control_result",
+            ControlReply::Error { .. } => "control_error",
             ControlReply::ServerShutdown { .. } => "server_shutdown",
         }
     }
