@@ -16,6 +16,7 @@
 use talon_core::num::{Price, Qty};
 
 use super::error::DecodeError;
+use super::fixed;
 use super::message::{
     AggTradeMsg, BookTicker, ControlReply, Decoded, DepthSnapshot, DepthUpdate, Levels, ReplyId,
     TradeMsg,
@@ -205,12 +206,12 @@ impl<'a> Fields<'a> {
 
     #[inline]
     fn price(&self, k: Key) -> Result<Price, DecodeError> {
-        Price::parse_bytes(self.plain_str(k)?).map_err(DecodeError::from_num)
+        fixed::price(self.plain_str(k)?)
     }
 
     #[inline]
     fn qty(&self, k: Key) -> Result<Qty, DecodeError> {
-        Qty::parse_bytes(self.plain_str(k)?).map_err(DecodeError::from_num)
+        fixed::qty(self.plain_str(k)?)
     }
 
     #[inline]
@@ -328,8 +329,8 @@ fn parse_levels(cur: &mut Cursor<'_>) -> Result<u32, DecodeError> {
         if p.escaped || q.escaped {
             return Err(DecodeError::EscapedString);
         }
-        Price::parse_bytes(p.raw).map_err(DecodeError::from_num)?;
-        Qty::parse_bytes(q.raw).map_err(DecodeError::from_num)?;
+        fixed::price(p.raw)?;
+        fixed::qty(q.raw)?;
         n = n.checked_add(1).ok_or(DecodeError::TooLarge)?;
         cur.skip_ws();
         match cur.peek() {

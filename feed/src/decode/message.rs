@@ -14,6 +14,7 @@ use talon_core::event::{DepthLevel, MarketData, MarketEvent, Side, Stamps, TopOf
 use talon_core::instrument::{InstrumentId, Symbol};
 use talon_core::num::{Price, Qty};
 
+use super::fixed;
 use super::scan::Cursor;
 
 /// One venue message, decoded without allocation; borrows the input.
@@ -375,10 +376,7 @@ impl LevelsIter<'_> {
         c.skip_ws();
         let q = c.string().ok()?;
         c.expect_ws(b']').ok()?;
-        Some((
-            Price::parse_bytes(p.raw).ok()?,
-            Qty::parse_bytes(q.raw).ok()?,
-        ))
+        Some((fixed::price(p.raw).ok()?, fixed::qty(q.raw).ok()?))
     }
 }
 

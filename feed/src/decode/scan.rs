@@ -29,6 +29,23 @@ pub(super) struct Cursor<'a> {
     pos: usize,
 }
 
+const LO: u64 = 0x0101_0101_0101_0101;
+const HI: u64 = 0x8080_8080_8080_8080;
+
+/// High bit set in every byte of `w` that a string scan must look at: `"`,
+/// `\\`, a control byte (< 0x20) or a non-ASCII byte (≥ 0x80). Borrows can
+/// also flag bytes *above* the first true one, never below it, so the
+/// lowest flagged byte is always a true one (SWAR "has zero/has less").
+#[inline]
+fn special_bytes(w: u64) -> u64 {
+    let q = w ^ (LO * u64::from(b'"'));
+    let bs = w ^ (LO * u64::from(b'\\'));
+    let eq_q = q.wrapping_sub(LO) & !q;
+    let eq_bs = bs.wrapping_sub(LO) & !bs;
+    let lt_space = w.wrapping_sub(LO * 0x20) & !w;
+    (eq_q | eq_bs | lt_space | w) & HI
+}
+
 #[inline]
 fn is_ws(b: u8) -> bool {
     matches!(b, b' ' | b'\t' | b'\n' | b'\r')
@@ -107,8 +124,19 @@ impl<'a> Cursor<'a> {
         let start = self.pos + 1;
         let mut i = start;
         let mut escaped = false;
-        let mut high: u8 = 0;
+        let mut high = false;
         loop {
+            // Eight bytes at a time while none needs a look.
+            if let Some(chunk) = self.buf.get(i..i + 8) {
+                let mut w = [0u8; 8];
+                w.copy_from_slice(chunk);
+                let m = special_bytes(u64::from_le_bytes(w));
+                if m == 0 {
+                    i += 8;
+                    continue;
+                }
+                i += (m.trailing_zeros() / 8) as usize;
+            }
             let Some(&b) = self.buf.get(i) else {
                 return Err(DecodeError::Malformed);
             };
@@ -119,14 +147,15 @@ impl<'a> Cursor<'a> {
                     i = self.escape(i)?;
                 }
                 0..=0x1F => return Err(DecodeError::Malformed),
-                _ => {
-                    high |= b;
+                0x80..=0xFF => {
+                    high = true;
                     i += 1;
                 }
+                _ => i += 1,
             }
         }
         let raw = self.slice(start, i);
-        if high & 0x80 != 0 && std::str::from_utf8(raw).is_err() {
+        if high && std::str::from_utf8(raw).is_err() {
             return Err(DecodeError::InvalidUtf8);
         }
         self.pos = i + 1;
@@ -449,6 +478,25 @@ mod tests {
         assert_eq!(skip(&deep), Err(DecodeError::TooDeep));
         let deep_obj = "{\"a\":".repeat(200);
         assert_eq!(skip(&deep_obj), Err(DecodeError::TooDeep));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn special_bytes_lowest_flag_is_the_first_special_byte(
+            bytes in proptest::array::uniform8(proptest::prop_oneof![
+                6 => 0x20u8..0x7F,
+                1 => proptest::prelude::any::<u8>(),
+                1 => proptest::sample::select(vec![b'"', b'\\', 0x1F, 0x80, 0x21, 0x5B, 0x5D]),
+            ])
+        ) {
+            let w = u64::from_le_bytes(bytes);
+            let first = bytes
+                .iter()
+                .position(|&b| b == b'"' || b == b'\\' || b < 0x20 || b >= 0x80);
+            let m = special_bytes(w);
+            let got = (m != 0).then(|| (m.trailing_zeros() / 8) as usize);
+            proptest::prop_assert_eq!(got, first);
+        }
     }
 
     #[test]
