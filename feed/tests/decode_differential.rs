@@ -80,7 +80,7 @@ fn json_string(s: &str) -> String {
             '\t' => out.push_str("\\t"),
             c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
             // Some non-ASCII as \u escapes (surrogate pairs beyond the BMP).
-            c if (c as u32) > 0x7F && (c as u32) % 3 == 0 => {
+            c if (c as u32) > 0x7F && (c as u32).is_multiple_of(3) => {
                 let mut buf = [0u16; 2];
                 for u in c.encode_utf16(&mut buf) {
                     out.push_str(&format!("\\u{u:04X}"));
@@ -211,9 +211,9 @@ fn extra_json(l: &mut Layout, depth: u32) -> J {
     let pick = l.next() % if depth >= 3 { 4 } else { 6 };
     match pick {
         0 => J::Null,
-        1 => J::Bool(l.next() % 2 == 0),
+        1 => J::Bool(l.next().is_multiple_of(2)),
         2 => {
-            if l.next() % 2 == 0 {
+            if l.next().is_multiple_of(2) {
                 J::Num(EXTRA_NUMBERS[(l.next() % EXTRA_NUMBERS.len() as u64) as usize].to_owned())
             } else {
                 J::Num((l.next() as i64).to_string())
@@ -584,10 +584,8 @@ fn gen_msg() -> impl Strategy<Value = GenMsg> {
 fn render_msg(m: &GenMsg) -> String {
     let mut l = Layout(m.seed | 1);
     let mut members: Vec<(String, String)> = m.fields.clone();
-    if let Some(i) = m.drop_field {
-        if i < members.len() {
-            members.remove(i);
-        }
+    if let Some(i) = m.drop_field.filter(|&i| i < members.len()) {
+        members.remove(i);
     }
     for _ in 0..m.extras {
         // Unknown keys may repeat: both decoders skip them.

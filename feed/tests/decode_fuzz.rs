@@ -69,11 +69,11 @@ enum Op {
 fn op() -> impl Strategy<Value = Op> {
     let n = any::<usize>();
     prop_oneof![
-        (n.clone(), 1u8..=255).prop_map(|(at, xor)| Op::Flip { at, xor }),
-        (n.clone(), any::<usize>()).prop_map(|(at, byte)| Op::Insert { at, byte }),
-        (n.clone(), 1usize..8).prop_map(|(at, len)| Op::Delete { at, len }),
-        n.clone().prop_map(|at| Op::Truncate { at }),
-        (n.clone(), any::<usize>(), any::<usize>()).prop_map(|(at, other, from)| Op::Splice {
+        (n, 1u8..=255).prop_map(|(at, xor)| Op::Flip { at, xor }),
+        (n, any::<usize>()).prop_map(|(at, byte)| Op::Insert { at, byte }),
+        (n, 1usize..8).prop_map(|(at, len)| Op::Delete { at, len }),
+        n.prop_map(|at| Op::Truncate { at }),
+        (n, any::<usize>(), any::<usize>()).prop_map(|(at, other, from)| Op::Splice {
             at,
             other,
             from

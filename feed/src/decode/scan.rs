@@ -117,26 +117,55 @@ impl<'a> Cursor<'a> {
     /// Reads a string; the cursor is on its opening quote. Validates escapes
     /// (including surrogate pairs), rejects raw control bytes and checks
     /// UTF-8 only when a non-ASCII byte was seen.
+    ///
+    /// Inline fast path for the common case (plain ASCII up to the closing
+    /// quote, found eight bytes at a time); anything else is re-read from the
+    /// start by the out-of-line [`Cursor::string_slow`].
+    #[inline(always)]
     pub(super) fn string(&mut self) -> Result<RawStr<'a>, DecodeError> {
         if self.peek() != Some(b'"') {
             return Err(DecodeError::Malformed);
         }
         let start = self.pos + 1;
         let mut i = start;
+        loop {
+            match self.buf.get(i..i + 8) {
+                Some(chunk) => {
+                    let mut w = [0u8; 8];
+                    w.copy_from_slice(chunk);
+                    let m = special_bytes(u64::from_le_bytes(w));
+                    if m == 0 {
+                        i += 8;
+                        continue;
+                    }
+                    i += (m.trailing_zeros() / 8) as usize;
+                    break;
+                }
+                None => match self.buf.get(i) {
+                    Some(&b) if (0x20..0x80).contains(&b) && b != b'"' && b != b'\\' => i += 1,
+                    _ => break,
+                },
+            }
+        }
+        if self.buf.get(i) == Some(&b'"') {
+            self.pos = i + 1;
+            return Ok(RawStr {
+                raw: self.slice(start, i),
+                escaped: false,
+            });
+        }
+        self.string_slow(start)
+    }
+
+    /// The general string scan from just after the opening quote at
+    /// `start - 1`: escapes, control bytes, non-ASCII.
+    #[cold]
+    #[inline(never)]
+    fn string_slow(&mut self, start: usize) -> Result<RawStr<'a>, DecodeError> {
+        let mut i = start;
         let mut escaped = false;
         let mut high = false;
         loop {
-            // Eight bytes at a time while none needs a look.
-            if let Some(chunk) = self.buf.get(i..i + 8) {
-                let mut w = [0u8; 8];
-                w.copy_from_slice(chunk);
-                let m = special_bytes(u64::from_le_bytes(w));
-                if m == 0 {
-                    i += 8;
-                    continue;
-                }
-                i += (m.trailing_zeros() / 8) as usize;
-            }
             let Some(&b) = self.buf.get(i) else {
                 return Err(DecodeError::Malformed);
             };
@@ -209,6 +238,7 @@ impl<'a> Cursor<'a> {
     /// Reads a number per the JSON grammar
     /// (`-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?`) and returns
     /// its text.
+    #[inline]
     pub(super) fn number(&mut self) -> Result<&'a [u8], DecodeError> {
         let start = self.pos;
         let mut i = start;
@@ -492,7 +522,7 @@ mod tests {
             let w = u64::from_le_bytes(bytes);
             let first = bytes
                 .iter()
-                .position(|&b| b == b'"' || b == b'\\' || b < 0x20 || b >= 0x80);
+                .position(|&b| b == b'"' || b == b'\\' || !(0x20..0x80).contains(&b));
             let m = special_bytes(w);
             let got = (m != 0).then(|| (m.trailing_zeros() / 8) as usize);
             proptest::prop_assert_eq!(got, first);
