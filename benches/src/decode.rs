@@ -508,7 +508,7 @@ pub fn run_decode_bench(cfg: &DecodeBenchConfig) -> Result<BenchReport, BenchErr
                 "one sample = mean ns/message over a batch of {BATCH} (two clock reads per batch); ops/s = messages / summed batch time; thread pinned to core {}",
                 pinned.map_or_else(|| "none".to_owned(), |c| c.to_string())
             ),
-            "talon decode: talon_feed::decode::decode (zero allocation, fixed point via Price/Qty::parse_bytes); depth levels are iterated (parsed) as the feed does".to_owned(),
+            "talon decode: talon_feed::decode::decode (zero allocation, full JSON validation, fixed point via an exact u64 fast path in front of Price/Qty::parse_bytes); depth levels are iterated (parsed) as the feed does".to_owned(),
             "serde_json + Decimal: serde_json::from_str into #[derive(Deserialize)] structs borrowing &str fields, then rust_decimal::Decimal::from_str per price/qty (depth: Vec<(&str,&str)> then Vec<(Decimal,Decimal)>); values checked equal to talon's before timing".to_owned(),
             "ratio column: talon p50 / serde_json p50 (lower is faster); speedup check: rate ratio".to_owned(),
         ],
