@@ -11,3 +11,7 @@
 //! after start, and never drops a market update silently (conflations and
 //! resyncs are counted). It is the single producer of the md ring.
 #![forbid(unsafe_code)]
+
+pub mod book;
+pub mod conflate;
+pub mod stale;
