@@ -531,8 +531,12 @@ impl BookSync {
                     Step::Missed => {
                         let reason = self.count_missed();
                         self.restart(reason);
-                        // The diff is a valid stream event: it starts the new buffer.
-                        let _ = self.buffer.push(first, last, bids, asks);
+                        // The diff is a valid stream event: it starts the new
+                        // buffer (if it alone does not fit, it is lost,
+                        // counted, and the next diff becomes the first one).
+                        if self.buffer.push(first, last, bids, asks).is_err() {
+                            self.counters.buffer_overflows += 1;
+                        }
                         self.request_fetch()
                     }
                     Step::Apply => {
