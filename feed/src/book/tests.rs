@@ -484,3 +484,21 @@ fn gap_diff_too_big_for_the_buffer_is_counted_not_hidden() {
     );
     assert_eq!(load(&mut s, 6), SyncAction::Applied);
 }
+
+#[test]
+fn invalid_diff_while_a_snapshot_is_in_flight_does_not_ask_twice() {
+    let mut s = sync();
+    let _ = s.on_diff(5, 6, none(), none());
+    assert!(s.snapshot_requested());
+    assert_eq!(s.on_diff(8, 7, none(), none()), SyncAction::Ignored);
+    assert_eq!(s.buffered(), 0, "the buffer restarted");
+    assert_eq!(s.on_diff(8, 9, none(), none()), SyncAction::Buffered);
+    // The in-flight snapshot at 6 predates the new first U (8): refetch.
+    assert_eq!(
+        load(&mut s, 6),
+        SyncAction::FetchSnapshot(ResyncReason::SnapshotTooOld)
+    );
+    assert_eq!(load(&mut s, 8), SyncAction::Applied);
+    assert!(s.health().is_synced());
+    assert_eq!(s.counters().invalid_updates, 1);
+}
