@@ -233,8 +233,6 @@ pub(crate) struct Market {
     book_levels: usize,
     /// Real-time messages counted so far (drives virtual time).
     msgs: u64,
-    /// Steps taken.
-    steps: u64,
     next_100_ns: u64,
     next_1000_ns: u64,
     depth_interval_ns: u64,
@@ -294,7 +292,6 @@ impl Market {
             start_ms,
             book_levels,
             msgs: 0,
-            steps: 0,
             next_100_ns: 100 * NS_PER_MS,
             next_1000_ns: 1000 * NS_PER_MS,
             depth_interval_ns: depth_interval_ms * NS_PER_MS,
@@ -306,11 +303,6 @@ impl Market {
     /// Real-time messages generated so far (the pacing unit).
     pub(crate) fn msgs(&self) -> u64 {
         self.msgs
-    }
-
-    /// Steps taken so far.
-    pub(crate) fn steps(&self) -> u64 {
-        self.steps
     }
 
     /// Virtual time of message number `n`, in ns since the epoch.
@@ -478,7 +470,6 @@ impl Market {
             }
         }
 
-        self.steps += 1;
         if s.changes.is_empty() {
             return 0;
         }

@@ -106,8 +106,6 @@ pub(crate) struct StreamInfo {
     pub(crate) name: String,
     /// Kind.
     pub(crate) kind: StreamKind,
-    /// Index of the symbol in the generator (`None` for tape-only names).
-    pub(crate) symbol: Option<usize>,
 }
 
 /// All streams, by dense id, plus interest counts.
@@ -127,9 +125,9 @@ impl Registry {
     /// are `symbol_index * SYMBOL_KINDS.len() + kind_index`.
     pub(crate) fn for_symbols(prefixes: &[String]) -> Registry {
         let mut r = Registry { streams: Vec::new(), by_name: HashMap::new(), interest: Vec::new() };
-        for (i, p) in prefixes.iter().enumerate() {
+        for p in prefixes {
             for kind in SYMBOL_KINDS {
-                r.push(format!("{p}@{}", kind.suffix()), kind, Some(i));
+                r.push(format!("{p}@{}", kind.suffix()), kind);
             }
         }
         // Aliases accepted by the venue for the 1000 ms streams.
@@ -152,15 +150,15 @@ impl Registry {
                 continue;
             }
             let kind = name.split_once('@').map_or(StreamKind::Other, |(_, s)| StreamKind::from_suffix(s));
-            r.push(name.to_string(), kind, None);
+            r.push(name.to_string(), kind);
         }
         r
     }
 
-    fn push(&mut self, name: String, kind: StreamKind, symbol: Option<usize>) {
+    fn push(&mut self, name: String, kind: StreamKind) {
         let id = self.streams.len() as u32;
         self.by_name.insert(name.clone(), id);
-        self.streams.push(StreamInfo { name, kind, symbol });
+        self.streams.push(StreamInfo { name, kind });
         self.interest.push(AtomicU32::new(0));
     }
 
@@ -220,7 +218,7 @@ mod tests {
         }
         let id = r.id("ethusdt@depth20@100ms").unwrap_or(u32::MAX);
         assert_eq!(id, 21);
-        assert_eq!(r.get(id).map(|s| s.symbol), Some(Some(1)));
+        assert_eq!(r.get(id).map(|s| s.name.as_str()), Some("ethusdt@depth20@100ms"));
         assert_eq!(r.id("btcusdt@depth@1000ms"), r.id("btcusdt@depth"));
         assert_eq!(r.id("BTCUSDT@trade"), None);
         assert!(!r.wanted(3));
