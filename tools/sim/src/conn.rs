@@ -241,10 +241,9 @@ fn serve_ws(
         head.push_str("\r\n");
     }
     head.push_str("\r\n");
-    wr.write_all(head.as_bytes())?;
-    wr.flush()?;
-    inc(&sh.stats.ws_connections);
 
+    // Subscribe and take the bus cursor before answering, so everything
+    // generated after the client sees 101 reaches it.
     let st = Arc::new(ConnState {
         subs: Mutex::new(Subs { names: Vec::new(), mask: vec![false; sh.reg.len()], combined }),
         subs_version: AtomicU64::new(0),
@@ -254,6 +253,12 @@ fn serve_ws(
         ping: Mutex::new(None),
     });
     subscribe(sh, &st, &initial);
+    let cursor = sh.bus.head();
+    if let Err(e) = wr.write_all(head.as_bytes()).and_then(|()| wr.flush()) {
+        release(sh, &st);
+        return Err(e);
+    }
+    inc(&sh.stats.ws_connections);
 
     // The reader blocks until data or shutdown; the writer has the timeouts.
     rd.tcp().set_read_timeout(None)?;
@@ -265,16 +270,21 @@ fn serve_ws(
             .name("sim-ws-read".into())
             .spawn(move || read_loop(&sh, &st, FrameReader::new(rd, leftover), reader_inflate))?
     };
-    let result = write_loop(sh, &st, wr, deflate);
+    let result = write_loop(sh, &st, wr, deflate, cursor);
     let _ = reader.join();
-    // Release this connection's interest.
-    let subs = lock(&st.subs);
-    for (id, on) in subs.mask.iter().enumerate() {
+    release(sh, &st);
+    result
+}
+
+/// Releases a closing connection's interest in its streams.
+fn release(sh: &Shared, st: &ConnState) {
+    let mut subs = lock(&st.subs);
+    for (id, on) in subs.mask.iter_mut().enumerate() {
         if *on {
+            *on = false;
             sh.reg.remove_interest(id as u32);
         }
     }
-    result
 }
 
 /// Applies SUBSCRIBE for `names`.
@@ -624,7 +634,13 @@ fn corrupt(payload: &mut Vec<u8>, kind: MalformedKind) {
     }
 }
 
-fn write_loop(sh: &Shared, st: &ConnState, wr: WriteHalf, deflate: Option<Deflate>) -> io::Result<()> {
+fn write_loop(
+    sh: &Shared,
+    st: &ConnState,
+    wr: WriteHalf,
+    deflate: Option<Deflate>,
+    mut cursor: u64,
+) -> io::Result<()> {
     let start = Instant::now();
     let mut wrt = Writer {
         sh,
@@ -635,7 +651,6 @@ fn write_loop(sh: &Shared, st: &ConnState, wr: WriteHalf, deflate: Option<Deflat
         faults: FaultState::default(),
         bytes: 0,
     };
-    let mut cursor = sh.bus.head();
     let mut batches: Vec<Arc<Batch>> = Vec::new();
     let mut mask: Vec<bool> = Vec::new();
     let mut combined = false;
