@@ -83,7 +83,9 @@ impl Shared {
             // Relaxed: a counter; the CAS makes the limit exact.
             Some(limit) => self
                 .drops_done
-                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |d| (d < limit).then_some(d + 1))
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |d| {
+                    (d < limit).then_some(d + 1)
+                })
                 .is_ok(),
         }
     }
@@ -135,11 +137,26 @@ impl Simulator {
         let addr = listener.local_addr()?;
         let start_ms = cfg.start_time_ms.unwrap_or_else(now_ms);
         let (reg, market, snaps) = match &tape {
-            Some(t) => (Registry::for_names(t.stream_names()), None, t.first_snapshots()),
+            Some(t) => (
+                Registry::for_names(t.stream_names()),
+                None,
+                t.first_snapshots(),
+            ),
             None => {
                 let prefixes: Vec<String> = cfg.symbols.iter().map(|s| s.stream_prefix()).collect();
-                let m = Market::new(&cfg.symbols, cfg.seed, cfg.rate, start_ms, cfg.book_levels, cfg.depth_interval_ms);
-                (Registry::for_symbols(&prefixes), Some(Mutex::new(m)), HashMap::new())
+                let m = Market::new(
+                    &cfg.symbols,
+                    cfg.seed,
+                    cfg.rate,
+                    start_ms,
+                    cfg.book_levels,
+                    cfg.depth_interval_ms,
+                );
+                (
+                    Registry::for_symbols(&prefixes),
+                    Some(Mutex::new(m)),
+                    HashMap::new(),
+                )
             }
         };
         let sh = Arc::new(Shared {
@@ -152,7 +169,10 @@ impl Simulator {
             stop: AtomicBool::new(false),
             drops_done: AtomicU64::new(0),
             weight: Mutex::new((0, 0)),
-            ctl: Mutex::new(CtlState { paused: cfg.start_paused, ..CtlState::default() }),
+            ctl: Mutex::new(CtlState {
+                paused: cfg.start_paused,
+                ..CtlState::default()
+            }),
             ctl_cv: Condvar::new(),
             sockets: Mutex::new(HashMap::new()),
             cfg,
@@ -160,15 +180,19 @@ impl Simulator {
         let conns: Arc<Mutex<Vec<JoinHandle<()>>>> = Arc::new(Mutex::new(Vec::new()));
         let source = {
             let sh = sh.clone();
-            std::thread::Builder::new().name("sim-source".into()).spawn(move || match tape {
-                Some(t) => run_replay(&sh, t),
-                None => run_generator(&sh),
-            })?
+            std::thread::Builder::new()
+                .name("sim-source".into())
+                .spawn(move || match tape {
+                    Some(t) => run_replay(&sh, t),
+                    None => run_generator(&sh),
+                })?
         };
         let acceptor = {
             let sh = sh.clone();
             let conns = conns.clone();
-            std::thread::Builder::new().name("sim-accept".into()).spawn(move || accept_loop(&sh, listener, &conns))?
+            std::thread::Builder::new()
+                .name("sim-accept".into())
+                .spawn(move || accept_loop(&sh, listener, &conns))?
         };
         Ok(SimHandle {
             sh,
@@ -198,10 +222,12 @@ fn accept_loop(sh: &Arc<Shared>, listener: TcpListener, conns: &Mutex<Vec<JoinHa
             lock(&sh.sockets).insert(id, clone);
         }
         let sh2 = sh.clone();
-        let spawned = std::thread::Builder::new().name("sim-conn".into()).spawn(move || {
-            conn::serve(sh2.clone(), tcp);
-            lock(&sh2.sockets).remove(&id);
-        });
+        let spawned = std::thread::Builder::new()
+            .name("sim-conn".into())
+            .spawn(move || {
+                conn::serve(sh2.clone(), tcp);
+                lock(&sh2.sockets).remove(&id);
+            });
         let mut c = lock(conns);
         c.retain(|h| !h.is_finished());
         if let Ok(h) = spawned {
@@ -293,7 +319,9 @@ fn run_generator(sh: &Shared) {
             // Sleep until the next message is due (at least 200 µs at high
             // rates so batches stay large), interruptible by pause/stop.
             let next_ns = u128::from(have + 1 - m0) * 1_000_000_000 / rate;
-            let mut wait = Duration::from_nanos(u64::try_from(next_ns.saturating_sub(elapsed)).unwrap_or(u64::MAX));
+            let mut wait = Duration::from_nanos(
+                u64::try_from(next_ns.saturating_sub(elapsed)).unwrap_or(u64::MAX),
+            );
             if sh.cfg.rate > 5_000 {
                 wait = wait.max(Duration::from_micros(200));
             }
@@ -369,7 +397,11 @@ impl SimHandle {
 
     /// `http://127.0.0.1:PORT` (`https://` with TLS).
     pub fn http_base(&self) -> String {
-        let scheme = if self.sh.tls.is_some() { "https" } else { "http" };
+        let scheme = if self.sh.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        };
         format!("{scheme}://{}", self.addr)
     }
 

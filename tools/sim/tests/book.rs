@@ -22,7 +22,10 @@ fn drain(ws: &mut Ws, timeout: Duration) -> Vec<String> {
             Ok(Message::Text(t)) => out.push(t.to_string()),
             Ok(_) => {}
             Err(tungstenite::Error::Io(e))
-                if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) =>
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
             {
                 break;
             }
@@ -61,7 +64,10 @@ fn follow(h: &talon_sim::SimHandle, ws: &mut Ws, diffs_to_read: usize) -> (RefBo
                 continue;
             }
             if first {
-                assert!(d["U"].as_u64().unwrap() <= book.last + 1, "first diff must straddle the snapshot");
+                assert!(
+                    d["U"].as_u64().unwrap() <= book.last + 1,
+                    "first diff must straddle the snapshot"
+                );
                 first = false;
             }
             assert_ne!(book.apply(&d), Applied::Gap);
@@ -97,9 +103,7 @@ fn follow(h: &talon_sim::SimHandle, ws: &mut Ws, diffs_to_read: usize) -> (RefBo
         let view = h.book("BTCUSDT").unwrap();
         for t in drain(ws, Duration::from_millis(300)) {
             let d: Value = serde_json::from_str(&t).unwrap();
-            if !book.synced {
-                buffered.push(d);
-            } else if book.apply(&d) == Applied::Gap {
+            if !book.synced || book.apply(&d) == Applied::Gap {
                 buffered.push(d);
             }
         }
@@ -124,7 +128,12 @@ fn snapshot_plus_diffs_reproduce_the_simulators_book() {
     assert_eq!(resyncs, 1);
     assert_eq!(book.gaps, 0);
     let view = h.book("BTCUSDT").unwrap();
-    assert!(book.matches(&view), "client book differs at {} vs {}", book.last, view.last_update_id);
+    assert!(
+        book.matches(&view),
+        "client book differs at {} vs {}",
+        book.last,
+        view.last_update_id
+    );
     assert!(view.bids.len() > 30 && view.asks.len() > 30);
     // Resumed, the stream continues exactly where it stopped.
     h.resume();
@@ -135,7 +144,13 @@ fn snapshot_plus_diffs_reproduce_the_simulators_book() {
 
 #[test]
 fn injected_gaps_are_recovered_and_the_book_matches() {
-    let h = start(SimConfig { faults: FaultConfig { gap_every: Some(60), ..FaultConfig::default() }, ..cfg(3000) });
+    let h = start(SimConfig {
+        faults: FaultConfig {
+            gap_every: Some(60),
+            ..FaultConfig::default()
+        },
+        ..cfg(3000)
+    });
     let mut c = ws(&h, "/ws/btcusdt@depth");
     let (book, resyncs) = follow(&h, &mut c, 400);
     assert!(book.gaps >= 3, "gaps seen: {}", book.gaps);
@@ -154,8 +169,15 @@ fn aggregated_100ms_diffs_are_continuous() {
         let v = recv(&mut c);
         assert_eq!(v["stream"], "btcusdt@depth@100ms");
         let d = &v["data"];
-        let (first, last, e) = (d["U"].as_u64().unwrap(), d["u"].as_u64().unwrap(), d["E"].as_u64().unwrap());
-        assert!(first < last, "a 100 ms window at 5000 msg/s holds many updates");
+        let (first, last, e) = (
+            d["U"].as_u64().unwrap(),
+            d["u"].as_u64().unwrap(),
+            d["E"].as_u64().unwrap(),
+        );
+        assert!(
+            first < last,
+            "a 100 ms window at 5000 msg/s holds many updates"
+        );
         if let Some((pu, pe)) = prev {
             assert_eq!(first, pu + 1);
             assert!(e > pe && (e - pe) % 100 == 0);
@@ -166,7 +188,11 @@ fn aggregated_100ms_diffs_are_continuous() {
 }
 
 fn record(seed: u64) -> Vec<String> {
-    let h = start(SimConfig { seed, start_paused: true, ..cfg(2000) });
+    let h = start(SimConfig {
+        seed,
+        start_paused: true,
+        ..cfg(2000)
+    });
     let mut c = ws(
         &h,
         "/stream?streams=btcusdt@bookTicker/btcusdt@trade/btcusdt@depth/ethusdt@depth@100ms/ethusdt@aggTrade/ethusdt@depth5",
@@ -187,7 +213,12 @@ fn same_seed_same_messages() {
     assert_ne!(a, c);
     let streams: std::collections::HashSet<String> = a
         .iter()
-        .map(|t| serde_json::from_str::<Value>(t).unwrap()["stream"].as_str().unwrap().to_string())
+        .map(|t| {
+            serde_json::from_str::<Value>(t).unwrap()["stream"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
         .collect();
     assert_eq!(streams.len(), 6, "{streams:?}");
 }

@@ -13,12 +13,19 @@ use talon_sim::{DeflateMode, FaultConfig, MalformedKind, SimConfig};
 use tungstenite::Message;
 
 fn faults(f: FaultConfig) -> SimConfig {
-    SimConfig { faults: f, ..cfg(5000) }
+    SimConfig {
+        faults: f,
+        ..cfg(5000)
+    }
 }
 
 #[test]
 fn drop_after_n_messages_closes_abruptly_within_the_limit() {
-    let h = start(faults(FaultConfig { drop_after: Some(25), drop_limit: Some(1), ..FaultConfig::default() }));
+    let h = start(faults(FaultConfig {
+        drop_after: Some(25),
+        drop_limit: Some(1),
+        ..FaultConfig::default()
+    }));
     let mut c = ws(&h, "/ws/btcusdt@depth");
     let mut n = 0;
     let err = loop {
@@ -42,7 +49,10 @@ fn drop_after_n_messages_closes_abruptly_within_the_limit() {
 
 #[test]
 fn gap_at_skips_exactly_one_diff() {
-    let h = start(faults(FaultConfig { gap_at: Some(10), ..FaultConfig::default() }));
+    let h = start(faults(FaultConfig {
+        gap_at: Some(10),
+        ..FaultConfig::default()
+    }));
     let mut c = ws(&h, "/ws/ethusdt@depth");
     let mut prev: Option<u64> = None;
     let mut gaps = Vec::new();
@@ -65,7 +75,11 @@ fn gap_at_skips_exactly_one_diff() {
 #[test]
 fn malformed_messages_truncated_and_garbage() {
     for kind in [MalformedKind::Truncate, MalformedKind::Garbage] {
-        let h = start(faults(FaultConfig { malformed_every: Some(5), malformed_kind: kind, ..FaultConfig::default() }));
+        let h = start(faults(FaultConfig {
+            malformed_every: Some(5),
+            malformed_kind: kind,
+            ..FaultConfig::default()
+        }));
         let mut c = ws(&h, "/stream?streams=btcusdt@depth");
         let mut bad = Vec::new();
         for i in 1..=20 {
@@ -111,8 +125,16 @@ fn stall_pauses_the_connection_then_resumes() {
 #[test]
 fn deflate_rejected_by_default() {
     let h = start(cfg(1000));
-    let mut c = RawWs::connect(h.local_addr(), "/ws/btcusdt@depth", "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n");
-    assert!(!c.response_head.to_ascii_lowercase().contains("sec-websocket-extensions"));
+    let mut c = RawWs::connect(
+        h.local_addr(),
+        "/ws/btcusdt@depth",
+        "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n",
+    );
+    assert!(
+        !c.response_head
+            .to_ascii_lowercase()
+            .contains("sec-websocket-extensions")
+    );
     let (fin, rsv1, op, payload) = c.frame().unwrap();
     assert!(fin && !rsv1 && op == 1);
     serde_json::from_slice::<Value>(&payload).unwrap();
@@ -122,9 +144,21 @@ fn deflate_rejected_by_default() {
 
 #[test]
 fn deflate_accepted_sends_compressed_frames() {
-    let h = start(SimConfig { deflate: DeflateMode::Accept, ..cfg(1000) });
-    let mut c = RawWs::connect(h.local_addr(), "/ws/btcusdt@depth", "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n");
-    assert!(c.response_head.contains("Sec-WebSocket-Extensions: permessage-deflate; server_no_context_takeover"), "{}", c.response_head);
+    let h = start(SimConfig {
+        deflate: DeflateMode::Accept,
+        ..cfg(1000)
+    });
+    let mut c = RawWs::connect(
+        h.local_addr(),
+        "/ws/btcusdt@depth",
+        "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n",
+    );
+    assert!(
+        c.response_head
+            .contains("Sec-WebSocket-Extensions: permessage-deflate; server_no_context_takeover"),
+        "{}",
+        c.response_head
+    );
     let mut prev: Option<u64> = None;
     for _ in 0..20 {
         let (fin, rsv1, op, payload) = c.frame().unwrap();
@@ -139,7 +173,8 @@ fn deflate_accepted_sends_compressed_frames() {
         let mut text = Vec::new();
         let mut dec = flate2::read::DeflateDecoder::new(&data[..]);
         let _ = dec.read_to_end(&mut text);
-        let v: Value = serde_json::from_slice(&text).unwrap_or_else(|e| panic!("{e}: {:?}", String::from_utf8_lossy(&text)));
+        let v: Value = serde_json::from_slice(&text)
+            .unwrap_or_else(|e| panic!("{e}: {:?}", String::from_utf8_lossy(&text)));
         if let Some(p) = prev {
             assert_eq!(v["U"].as_u64().unwrap(), p + 1);
         }
@@ -150,7 +185,8 @@ fn deflate_accepted_sends_compressed_frames() {
     {
         use std::io::Write;
         let mut enc = flate2::write::DeflateEncoder::new(&mut comp, flate2::Compression::default());
-        enc.write_all(br#"{"method":"LIST_SUBSCRIPTIONS","id":7}"#).unwrap();
+        enc.write_all(br#"{"method":"LIST_SUBSCRIPTIONS","id":7}"#)
+            .unwrap();
         enc.finish().unwrap();
     }
     // Send with RSV1 set (a final deflate block is valid per RFC 7692 §7.2.3.4).
@@ -213,7 +249,10 @@ fn pings_are_sent_and_a_silent_client_is_closed() {
     assert_eq!(code, 1008);
     assert!(bad.frame().is_err(), "socket closed after the close frame");
     let s = h.stats();
-    assert!(s.pings_sent >= 6 && s.pongs_received >= 5 && s.pong_timeouts >= 1, "{s:?}");
+    assert!(
+        s.pings_sent >= 6 && s.pongs_received >= 5 && s.pong_timeouts >= 1,
+        "{s:?}"
+    );
     h.stop();
 }
 
