@@ -673,6 +673,44 @@ mod tests {
     }
 
     #[test]
+    fn depth_interval_aggregates_like_the_venue() {
+        let specs = vec![SymbolSpec::for_symbol("BTCUSDT").unwrap()];
+        let mut m = Market::new(&specs, 5, 1000, 0, 50, 1000);
+        let reg = Registry::for_symbols(&["btcusdt".into()]);
+        let depth = reg.id("btcusdt@depth").unwrap();
+        let p10 = reg.id("btcusdt@depth10").unwrap();
+        reg.add_interest(depth);
+        reg.add_interest(p10);
+        let first = m.view(0, 0).unwrap().last_update_id;
+        let mut batch = Batch::default();
+        while m.msgs() < 3500 {
+            m.step(&reg, &mut batch);
+        }
+        let mut prev_u = first;
+        let (mut diffs, mut partials) = (0, 0);
+        for e in &batch.entries {
+            let v: serde_json::Value = serde_json::from_slice(batch.text(e)).unwrap();
+            if e.stream == depth {
+                diffs += 1;
+                assert_eq!(v["U"].as_u64().unwrap(), prev_u + 1);
+                assert!(v["u"].as_u64().unwrap() > v["U"].as_u64().unwrap());
+                assert_eq!(
+                    v["E"].as_u64().unwrap() % 1000,
+                    0,
+                    "emitted on 1 s boundaries"
+                );
+                prev_u = v["u"].as_u64().unwrap();
+            } else {
+                assert_eq!(e.stream, p10);
+                partials += 1;
+                assert_eq!(v["bids"].as_array().unwrap().len(), 10);
+            }
+        }
+        // 3.5 s of virtual time: three closed windows of each.
+        assert_eq!((diffs, partials), (3, 3));
+    }
+
+    #[test]
     fn diffs_are_continuous_and_rebuild_the_book() {
         let (mut m, reg) = market(3);
         let start = m.view(0, usize::MAX).unwrap();

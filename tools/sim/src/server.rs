@@ -107,8 +107,7 @@ impl Shared {
 #[derive(Debug)]
 pub struct Simulator;
 
-/// A running simulator. Dropping it without [`SimHandle::stop`] leaves the
-/// threads running until the process exits.
+/// A running simulator. Dropping it stops it like [`SimHandle::stop`].
 #[derive(Debug)]
 pub struct SimHandle {
     sh: Arc<Shared>,
@@ -352,12 +351,21 @@ fn run_replay(sh: &Shared, tape: Tape) {
         }
         std::thread::sleep(Duration::from_millis(2));
     }
-    let start = Instant::now();
+    let mut start = Instant::now();
     let mut i = 0;
     while i < tape.items.len() {
-        if sh.stopping() {
-            return;
+        // Pauses shift the tape's clock by their length.
+        let before = Instant::now();
+        match control_point(sh) {
+            None => return,
+            Some(Some(n)) => {
+                let mut st = lock(&sh.ctl);
+                st.steps_done += n;
+                sh.ctl_cv.notify_all();
+            }
+            Some(None) => {}
         }
+        start += before.elapsed();
         let due = start + Duration::from_millis(tape.items[i].0);
         let now = Instant::now();
         if due > now {
@@ -380,6 +388,21 @@ fn run_replay(sh: &Shared, tape: Tape) {
             i += 1;
         }
         sh.bus.publish(batch);
+    }
+    idle_until_stop(sh);
+}
+
+/// After the tape ends: stay parked (so `pause` and `step` return) until stop.
+fn idle_until_stop(sh: &Shared) {
+    let mut st = lock(&sh.ctl);
+    loop {
+        st.steps_done += std::mem::take(&mut st.step_req);
+        st.parked = true;
+        sh.ctl_cv.notify_all();
+        if st.stop {
+            return;
+        }
+        st = sh.ctl_cv.wait(st).unwrap_or_else(|e| e.into_inner());
     }
 }
 
@@ -415,13 +438,13 @@ impl SimHandle {
         self.cert_pem.clone()
     }
 
-    /// The simulator's own book for `symbol` (upper case), all levels, with
+    /// The simulator's own book for `symbol` (any case), all levels, with
     /// its `last_update_id`; `None` for unknown symbols and in replay mode.
     /// Taken under the market lock, so it is consistent; to compare against
     /// a client at a known id, [`SimHandle::pause`] first.
     pub fn book(&self, symbol: &str) -> Option<BookView> {
         let m = lock(self.sh.market.as_ref()?);
-        m.view(m.symbol_index(symbol)?, usize::MAX)
+        m.view(m.symbol_index(&symbol.to_ascii_uppercase())?, usize::MAX)
     }
 
     /// Pauses the generator and returns once it is parked: every message of
@@ -469,6 +492,9 @@ impl SimHandle {
     }
 
     fn shutdown(&mut self) {
+        if self.acceptor.is_none() {
+            return; // already stopped
+        }
         // Relaxed: see `Shared::stopping`.
         self.sh.stop.store(true, Ordering::Relaxed);
         {
@@ -498,5 +524,11 @@ impl SimHandle {
         for h in handles {
             let _ = h.join();
         }
+    }
+}
+
+impl Drop for SimHandle {
+    fn drop(&mut self) {
+        self.shutdown();
     }
 }

@@ -207,6 +207,9 @@ fn replay_of_the_real_capture_is_byte_exact() {
     let data = &first_bt[first_bt.find("\"data\":").unwrap() + 7..first_bt.len() - 1];
     assert_eq!(recv_text(&mut raw), data);
     assert_eq!(h.stats().replayed_messages, 265);
+    // The finished source still honours pause/step (no hang).
+    h.pause();
+    h.step(1);
     assert!(h.book("NKNUSDT").is_none());
     h.stop();
 }
