@@ -171,6 +171,10 @@ fn serve_inner(sh: &Arc<Shared>, tcp: TcpStream) -> io::Result<()> {
         let ws_key = header("sec-websocket-key").into_iter().next();
         let ws_version = header("sec-websocket-version").into_iter().next();
         let extensions = header("sec-websocket-extensions");
+        let content_length: usize = header("content-length")
+            .first()
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0);
         let (path, query) = parse_target(&target);
         if upgrade {
             let leftover = buf.split_off(head_len);
@@ -195,7 +199,22 @@ fn serve_inner(sh: &Arc<Shared>, tcp: TcpStream) -> io::Result<()> {
             wr.shutdown();
             return Ok(());
         }
-        buf.drain(..head_len);
+        // Skip a request body (GET normally has none).
+        if content_length > 1 << 20 {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "request body too large",
+            ));
+        }
+        while buf.len() < head_len + content_length {
+            let mut tmp = [0u8; 4096];
+            let n = rd.read(&mut tmp)?;
+            if n == 0 {
+                return Ok(());
+            }
+            buf.extend_from_slice(&tmp[..n]);
+        }
+        buf.drain(..head_len + content_length);
     }
 }
 
@@ -810,6 +829,9 @@ fn write_loop(
             next_ping = now + sh.cfg.ping_interval;
         }
         // Control replies, pongs and close from the reader.
+        // Relaxed: clearing before the drain below; a reply pushed after the
+        // drain sets it again (Release, under the bus lock) and `Bus::wait`
+        // then returns at once, so no wake-up is lost.
         st.flag.store(false, Ordering::Relaxed);
         let outs: Vec<Out> = lock(&st.out).drain(..).collect();
         let mut close = false;

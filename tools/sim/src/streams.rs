@@ -190,7 +190,7 @@ impl Registry {
 
     /// True if some connection is subscribed to `id`.
     pub(crate) fn wanted(&self, id: u32) -> bool {
-        // Relaxed: see the field docs.
+        // Relaxed: see the field docs (`interest`).
         self.interest
             .get(id as usize)
             .is_some_and(|c| c.load(Ordering::Relaxed) > 0)
