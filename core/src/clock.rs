@@ -3,8 +3,9 @@
 //! Owns [`Nanos`], the one timestamp type that crosses APIs, and the
 //! [`NanoClock`] trait with a live [`MonotonicClock`] and a [`ManualClock`] for
 //! tests and deterministic replay. Agents read the clock once per duty cycle
-//! and pass `now` down; deadlines are compared with wrapping subtraction
-//! ([`Nanos::saturating_elapsed_since`]). This module never allocates and
+//! and pass `now` down; elapsed time is a saturating subtraction
+//! ([`Nanos::saturating_elapsed_since`]), so stamps that race by a few ns
+//! read as zero, never as a huge wrapped value. This module never allocates and
 //! never blocks.
 
 use std::cell::Cell;

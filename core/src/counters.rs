@@ -4,8 +4,9 @@
 //! `SystemCounterDescriptor`) and [`Counters`], a fixed array of
 //! `CachePadded<AtomicU64>` slots shared by `Arc` and readable from any thread
 //! (`talon stat`, the control agent's metrics). Per-ring counters live in
-//! [`crate::ring::RingStats`]; these are the ones that are not tied to one
-//! ring.
+//! [`crate::ring::RingStats`] and the journal's in its `WriterStats` and
+//! `RecoveryReport`; these are the runtime's. The enum grows with the agents
+//! that count into it: a variant exists only once something increments it.
 //!
 //! Never allocates, never blocks, never panics; no counter is ever used to
 //! publish other data, so every access is `Relaxed` (see [`Counters::add`]).
@@ -14,9 +15,9 @@
 //! use talon_core::counters::{CounterId, Counters};
 //! let c = Counters::new();
 //! c.increment(CounterId::AgentErrors);
-//! c.add(CounterId::JournalTornBytesCut, 17);
+//! c.add(CounterId::Halts, 17);
 //! assert_eq!(c.get(CounterId::AgentErrors), 1);
-//! assert_eq!(c.get(CounterId::JournalTornBytesCut), 17);
+//! assert_eq!(c.get(CounterId::Halts), 17);
 //! ```
 
 use std::fmt;
@@ -40,28 +41,11 @@ pub enum CounterId {
     /// Times the halt flag was thrown by the runtime (first halt only; an
     /// already-halted flag is not counted again).
     Halts,
-    /// Pushes refused because a ring was full, summed over all rings (each
-    /// ring also counts its own in `RingStats::full`).
-    RingFull,
-    /// Market-data updates conflated (latest wins) because the md ring was full.
-    MdConflated,
-    /// Order commands refused because the order ring was full.
-    OrdersRefused,
-    /// Records appended to the audit journal.
-    JournalRecords,
-    /// Payload bytes appended to the audit journal.
-    JournalBytes,
-    /// Bytes of torn or corrupt tail cut from the journal on open.
-    JournalTornBytesCut,
-    /// Journal segment rolls.
-    JournalSegmentRolls,
-    /// `msync` calls made by the journal's sync policy.
-    JournalSyncs,
 }
 
 impl CounterId {
     /// The number of counters.
-    pub const COUNT: usize = 13;
+    pub const COUNT: usize = 5;
 
     /// Every counter, in code order (`ALL[i].index() == i`).
     pub const ALL: [CounterId; CounterId::COUNT] = [
@@ -70,14 +54,6 @@ impl CounterId {
         CounterId::RunnerStops,
         CounterId::PinFailures,
         CounterId::Halts,
-        CounterId::RingFull,
-        CounterId::MdConflated,
-        CounterId::OrdersRefused,
-        CounterId::JournalRecords,
-        CounterId::JournalBytes,
-        CounterId::JournalTornBytesCut,
-        CounterId::JournalSegmentRolls,
-        CounterId::JournalSyncs,
     ];
 
     /// The slot index of this counter.
@@ -94,14 +70,6 @@ impl CounterId {
             CounterId::RunnerStops => "runner_stops",
             CounterId::PinFailures => "pin_failures",
             CounterId::Halts => "halts",
-            CounterId::RingFull => "ring_full",
-            CounterId::MdConflated => "md_conflated",
-            CounterId::OrdersRefused => "orders_refused",
-            CounterId::JournalRecords => "journal_records",
-            CounterId::JournalBytes => "journal_bytes",
-            CounterId::JournalTornBytesCut => "journal_torn_bytes_cut",
-            CounterId::JournalSegmentRolls => "journal_segment_rolls",
-            CounterId::JournalSyncs => "journal_syncs",
         }
     }
 }
@@ -173,14 +141,14 @@ mod tests {
     #[test]
     fn add_get_snapshot() {
         let c = Counters::new();
-        c.increment(CounterId::RingFull);
-        c.add(CounterId::RingFull, 4);
-        c.add(CounterId::JournalBytes, 1 << 40);
+        c.increment(CounterId::Halts);
+        c.add(CounterId::Halts, 4);
+        c.add(CounterId::AgentErrors, 1 << 40);
         let snap = c.snapshot();
         for (id, v) in snap {
             let want = match id {
-                CounterId::RingFull => 5,
-                CounterId::JournalBytes => 1 << 40,
+                CounterId::Halts => 5,
+                CounterId::AgentErrors => 1 << 40,
                 _ => 0,
             };
             assert_eq!(v, want, "{id}");

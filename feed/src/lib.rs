@@ -12,4 +12,7 @@
 //! resyncs are counted). It is the single producer of the md ring.
 #![forbid(unsafe_code)]
 
+pub mod book;
+pub mod conflate;
 pub mod decode;
+pub mod stale;

@@ -16,7 +16,12 @@
 //! | `shared`        | hot = feed+engine (1, busy-spin), gateway (2, busy-spin), control (-, backoff) | 3 cores |
 //! | `single-thread` | main = feed+engine+gateway+control (-, backoff)                             | 1 core |
 //!
-//! Core 0 is left to the OS, interrupts and the control thread.
+//! Core 0 is left to the OS, interrupts and the control thread. The table
+//! shows the presets' fixed shapes ([`ThreadLayout::preset`]); an operator's
+//! `preset = "…"` is fitted to the machine it runs on
+//! ([`ThreadLayout::preset_for`], [`ThreadLayout::from_toml_str_for`]): on a
+//! 2-core machine `shared` keeps feed+engine busy-spinning on core 1 and puts
+//! the gateway on core 0 backing off; `dedicated` still needs 4 cores.
 //! [`ThreadLayout::default_for`] picks the layout that fits a machine: the
 //! dedicated shape on ≥ 4 cores, the shared shape on 3, the shared shape with
 //! the gateway backing off on the OS core on 2, and a single backing-off
@@ -380,9 +385,24 @@ pub struct ThreadConfig {
 }
 
 impl LayoutConfig {
-    /// Resolves names into a [`ThreadLayout`]. Errors name the key; the
-    /// machine-dependent checks are in [`ThreadLayout::validate`].
+    /// Resolves names into a [`ThreadLayout`], presets in their fixed shape
+    /// ([`ThreadLayout::preset`]). Errors name the key; the machine-dependent
+    /// checks are in [`ThreadLayout::validate`].
     pub fn resolve(&self) -> Result<ThreadLayout, LayoutError> {
+        self.resolve_with(ThreadLayout::preset)
+    }
+
+    /// Like [`resolve`](Self::resolve), with presets fitted to `cores`
+    /// ([`ThreadLayout::preset_for`]): what an operator's config means on the
+    /// machine it runs on.
+    pub fn resolve_for(&self, cores: &MachineCores) -> Result<ThreadLayout, LayoutError> {
+        self.resolve_with(|name| ThreadLayout::preset_for(name, cores))
+    }
+
+    fn resolve_with(
+        &self,
+        preset: impl Fn(&str) -> Option<ThreadLayout>,
+    ) -> Result<ThreadLayout, LayoutError> {
         match (&self.preset, self.threads.is_empty()) {
             (Some(_), false) => {
                 return Err(LayoutError::new(
@@ -391,7 +411,7 @@ impl LayoutConfig {
                 ));
             }
             (Some(name), true) => {
-                return ThreadLayout::preset(name).ok_or_else(|| {
+                return preset(name).ok_or_else(|| {
                     LayoutError::new(
                         "preset",
                         LayoutErrorKind::UnknownPreset { name: name.clone() },
@@ -435,6 +455,17 @@ impl LayoutConfig {
     }
 }
 
+fn parse_layout_config(s: &str) -> Result<LayoutConfig, LayoutError> {
+    toml::from_str(s).map_err(|e| {
+        LayoutError::new(
+            "toml",
+            LayoutErrorKind::Toml {
+                message: e.to_string().trim().to_owned(),
+            },
+        )
+    })
+}
+
 impl ThreadLayout {
     /// Names accepted by `preset = "…"`.
     pub const PRESETS: [&'static str; 3] = ["dedicated", "shared", "single-thread"];
@@ -472,6 +503,35 @@ impl ThreadLayout {
             "single-thread" => Some(ThreadLayout::single_thread()),
             _ => None,
         }
+    }
+
+    /// The preset called `name`, fitted to `cores`: the same shape, on the
+    /// cores this machine has, leaving the first to the OS.
+    ///
+    /// * `dedicated` needs four cores (one per hot agent plus the OS core);
+    ///   on fewer it keeps cores 1–3, so validation names the missing core.
+    /// * `shared` keeps feed+engine on one core and the gateway on another:
+    ///   on ≥ 3 cores both busy-spin on cores 1 and 2; on 2 cores the
+    ///   gateway shares the OS core and backs off (never more busy-spinning
+    ///   threads than cores − 1); on 1 core validation refuses it.
+    /// * `single-thread` fits every machine.
+    pub fn preset_for(name: &str, cores: &MachineCores) -> Option<ThreadLayout> {
+        let ids = cores.ids();
+        Some(match (name, ids) {
+            ("dedicated", [_, a, b, c, ..]) => ThreadLayout::dedicated_on(*a, *b, *c),
+            ("shared", [_, a, b, ..]) => {
+                ThreadLayout::shared_on(*a, Some(*b), IdleConfig::BusySpin)
+            }
+            ("shared", [os, a]) => ThreadLayout::shared_on(*a, Some(*os), IdleConfig::backoff()),
+            _ => return ThreadLayout::preset(name),
+        })
+    }
+
+    /// Parses the TOML form with presets fitted to `cores`
+    /// ([`preset_for`](Self::preset_for)); run [`validate`](Self::validate)
+    /// before using it.
+    pub fn from_toml_str_for(s: &str, cores: &MachineCores) -> Result<ThreadLayout, LayoutError> {
+        parse_layout_config(s)?.resolve_for(cores)
     }
 
     fn dedicated_on(feed: usize, engine: usize, gateway: usize) -> ThreadLayout {
@@ -536,15 +596,7 @@ impl ThreadLayout {
     /// Parses the TOML form (see the module doc) and resolves names; run
     /// [`validate`](Self::validate) before using it.
     pub fn from_toml_str(s: &str) -> Result<ThreadLayout, LayoutError> {
-        let config: LayoutConfig = toml::from_str(s).map_err(|e| {
-            LayoutError::new(
-                "toml",
-                LayoutErrorKind::Toml {
-                    message: e.to_string().trim().to_owned(),
-                },
-            )
-        })?;
-        config.resolve()
+        parse_layout_config(s)?.resolve()
     }
 
     /// The explicit serde form of this layout (`[[thread]]` tables).
@@ -1161,5 +1213,50 @@ mod tests {
         let shared = ThreadLayout::shared().to_string();
         assert!(shared.contains("feed+engine"));
         assert_eq!(MachineCores::from_ids([]).to_string(), "none");
+    }
+
+    #[test]
+    fn presets_fitted_to_the_machine_keep_their_shape_and_validate_where_they_can() {
+        let two = MachineCores::with_count(2);
+        let shared = ThreadLayout::preset_for("shared", &two).unwrap();
+        shared.validate(&two).unwrap();
+        let (_, hot) = shared.thread_of(AgentRole::Feed).unwrap();
+        assert_eq!(hot.roles, [AgentRole::Feed, AgentRole::Engine]);
+        assert_eq!(hot.core, Some(1));
+        assert!(hot.idle.is_busy_spin());
+        let (_, gw) = shared.thread_of(AgentRole::Gateway).unwrap();
+        assert_eq!(gw.core, Some(0));
+        assert!(!gw.idle.is_busy_spin(), "one busy-spinner on two cores");
+
+        let three = MachineCores::with_count(3);
+        let shared3 = ThreadLayout::preset_for("shared", &three).unwrap();
+        shared3.validate(&three).unwrap();
+        assert_eq!(shared3, ThreadLayout::shared());
+
+        // Dedicated needs four cores: on two, the error names the missing core.
+        let dedicated = ThreadLayout::preset_for("dedicated", &two).unwrap();
+        assert_eq!(dedicated.validate(&two).unwrap_err().key, "thread[1].core");
+        let eight = MachineCores::with_count(8);
+        ThreadLayout::preset_for("dedicated", &eight)
+            .unwrap()
+            .validate(&eight)
+            .unwrap();
+
+        // Every preset on every small machine either validates or names a key.
+        for n in 1..=6 {
+            let m = MachineCores::with_count(n);
+            for name in ThreadLayout::PRESETS {
+                let l =
+                    ThreadLayout::from_toml_str_for(&format!("preset = \"{name}\""), &m).unwrap();
+                if let Err(e) = l.validate(&m) {
+                    assert!(!e.key.is_empty());
+                    assert!(
+                        name == "dedicated" && n < 4 || name == "shared" && n < 2,
+                        "{name} on {n}: {e}"
+                    );
+                }
+            }
+        }
+        assert!(ThreadLayout::preset_for("quad", &two).is_none());
     }
 }

@@ -33,7 +33,7 @@ pub(crate) fn run(args: LayoutArgs) -> anyhow::Result<ExitCode> {
         }
         (None, Some(name)) => (
             format!("preset {name}"),
-            ThreadLayout::from_toml_str(&format!("preset = {}", toml_string(name))),
+            ThreadLayout::from_toml_str_for(&format!("preset = {}", toml_string(name)), &machine),
         ),
         (None, None) => (
             "default for this machine".to_string(),
