@@ -11,3 +11,12 @@
 //! after start, and never drops a market update silently (conflations and
 //! resyncs are counted). It is the single producer of the md ring.
 #![forbid(unsafe_code)]
+
+pub mod backoff;
+pub mod config;
+pub mod counters;
+pub mod error;
+pub mod http;
+pub mod net;
+pub mod tls;
+pub mod ws;
