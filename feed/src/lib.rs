@@ -15,6 +15,7 @@
 pub mod backoff;
 pub mod config;
 pub mod counters;
+pub mod decode;
 pub mod error;
 pub mod http;
 pub mod net;

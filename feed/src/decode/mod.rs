@@ -1,0 +1,147 @@
+//! # Venue message decoder: Binance Spot market-data JSON → fixed point
+//!
+//! Owns the zero-allocation scanner that turns one WebSocket text frame (or a
+//! REST depth body) into a borrowed [`Decoded`] view with prices and
+//! quantities as [`Price`](talon_core::num::Price) /
+//! [`Qty`](talon_core::num::Qty) and ids and times as `u64`, plus the
+//! conversions to `talon_core::event::MarketEvent`. It never allocates,
+//! never panics on any input, never recurses without bound, never goes
+//! through a float and never returns a number it did not read exactly: a
+//! message it cannot decode exactly is a [`DecodeError`] (a small `Copy`
+//! reason that the feed counts in [`DecodeCounters`] and skips).
+//!
+//! ## What it reads
+//!
+//! | kind | recognised by | fields read |
+//! |---|---|---|
+//! | [`BookTicker`] | no `e` and a `u` (or `e`=`bookTicker`) | `u` `s` `b` `B` `a` `A` |
+//! | [`TradeMsg`] | `e`=`trade` | `E` `s` `t` `p` `q` `T` `m` |
+//! | [`AggTradeMsg`] | `e`=`aggTrade` | `E` `s` `a` `p` `q` `f` `l` `T` `m` |
+//! | [`DepthUpdate`] | `e`=`depthUpdate` | `E` `s` `U` `u` `b` `a` |
+//! | [`DepthSnapshot`] | no `e` and a `lastUpdateId` | `lastUpdateId` `bids` `asks` (+ symbol from the stream name) |
+//! | [`ControlReply::Result`] | no `e` and a `result` | `result` (raw JSON), `id` |
+//! | [`ControlReply::Error`] | no `e` and an `error` | `error.code`, `error.msg`, `id` |
+//! | [`ControlReply::ServerShutdown`] | `e`=`serverShutdown` | `E` |
+//!
+//! Any other `e` is [`DecodeError::UnknownEvent`] (e.g. `kline`); an object
+//! of no known shape is [`DecodeError::UnknownMessage`]. A combined-stream
+//! wrapper `{"stream":…,"data":{…}}` is recognised by its `data` member, in
+//! either key order: the payload object is scanned in the same pass into its
+//! own slots and built once the whole wrapper (and so the stream name) has
+//! been read.
+//!
+//! ## Rules (the differential test's reference implements the same)
+//!
+//! * The input must be exactly one JSON object (RFC 8259: strings, escapes,
+//!   UTF-8, number grammar, literals and whitespace are all validated, also in
+//!   skipped fields), with only whitespace after it.
+//! * Field order does not matter; unknown fields of any type and nesting are
+//!   skipped (nesting up to 128 levels); unknown fields may repeat.
+//! * A field the decoder reads (any name in the table above, `stream`,
+//!   `data`) appearing twice in one object is [`DecodeError::DuplicateKey`].
+//!   Keys are compared after decoding escapes (`"\u0073"` is `s`).
+//! * Prices and quantities are JSON strings in the grammar of
+//!   `talon_core::num` (digits, optional `.` and digits, at most 8
+//!   significant decimals, no sign, no exponent), parsed with
+//!   `Price::parse_bytes` / `Qty::parse_bytes`. A JSON number there is
+//!   [`DecodeError::WrongType`].
+//! * Ids and times are JSON integers into `u64`: a sign, fraction or
+//!   exponent is `WrongType`, more than `u64::MAX` is `NumberOverflow`.
+//! * Strings the decoder returns or parses (symbol, stream, `e`, prices,
+//!   quantities) must not contain escapes ([`DecodeError::EscapedString`]):
+//!   the venue sends them as plain ASCII, and decoding an escape would need a
+//!   copy. A control reply's `msg` and string `id` are returned raw.
+//! * Depth levels are arrays of exactly two strings `[price, qty]`.
+//!
+//! ## Cost
+//!
+//! One forward pass over the bytes with byte-level key matching; UTF-8 is
+//! checked only for strings holding a non-ASCII byte; depth level arrays are
+//! validated during the pass and parsed again when iterated.
+
+mod error;
+mod fields;
+mod message;
+mod scan;
+
+pub use error::{DecodeCounters, DecodeError};
+pub use message::{
+    AggTradeMsg, BookTicker, ControlReply, Decoded, DepthSnapshot, DepthUpdate, LevelEvents,
+    Levels, LevelsIter, ReplyId, TradeMsg,
+};
+
+use fields::Fields;
+use scan::Cursor;
+
+/// One decoded message and, for a combined-stream frame, its stream name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Envelope<'a> {
+    /// `stream` of a `{"stream":…,"data":…}` wrapper (raw, e.g.
+    /// `btcusdt@bookTicker`); `None` for a raw payload.
+    pub stream: Option<&'a [u8]>,
+    /// The payload.
+    pub message: Decoded<'a>,
+}
+
+/// Checks the input's size and finds the top-level object's `{`.
+#[inline]
+fn open(input: &[u8]) -> Result<Cursor<'_>, DecodeError> {
+    if u32::try_from(input.len()).is_err() {
+        return Err(DecodeError::TooLarge);
+    }
+    let mut cur = Cursor::new(input);
+    match cur.peek_ws() {
+        None => Err(DecodeError::Empty),
+        Some(b'{') => Ok(cur),
+        Some(_) => Err(DecodeError::NotAnObject),
+    }
+}
+
+/// Decodes one venue message: a raw stream payload, a combined-stream
+/// wrapper, or a control reply. Never allocates; borrows `input`.
+///
+/// ```
+/// use talon_feed::decode::{decode, Decoded};
+/// let env = decode(br#"{"stream":"btcusdt@bookTicker","data":{"u":400900217,"s":"BTCUSDT","b":"25.35190000","B":"31.21000000","a":"25.36520000","A":"40.66000000"}}"#)?;
+/// assert_eq!(env.stream, Some(&b"btcusdt@bookTicker"[..]));
+/// let Decoded::BookTicker(t) = env.message else { panic!() };
+/// assert_eq!(t.update_id, 400900217);
+/// assert_eq!(t.bid_price.to_string(), "25.3519");
+/// # Ok::<(), talon_feed::decode::DecodeError>(())
+/// ```
+#[inline]
+pub fn decode(input: &[u8]) -> Result<Envelope<'_>, DecodeError> {
+    let mut cur = open(input)?;
+    let mut top = Fields::new(input);
+    let mut data = Fields::new(input);
+    fields::scan_object(&mut cur, &mut top, Some(&mut data))?;
+    if !cur.at_end_ws() {
+        return Err(DecodeError::TrailingData);
+    }
+    match fields::wrapper_stream(&top)? {
+        Some(stream) => Ok(Envelope {
+            stream: Some(stream),
+            message: fields::build(&data, Some(stream))?,
+        }),
+        None => Ok(Envelope {
+            stream: None,
+            message: fields::build(&top, None)?,
+        }),
+    }
+}
+
+/// Decodes a REST `GET /api/v3/depth` body
+/// (`{"lastUpdateId":…,"bids":[…],"asks":[…]}`); the snapshot's `symbol` is
+/// `None` (the caller knows what it asked for).
+pub fn decode_snapshot(input: &[u8]) -> Result<DepthSnapshot<'_>, DecodeError> {
+    let mut cur = open(input)?;
+    let mut f = Fields::new(input);
+    fields::scan_object(&mut cur, &mut f, None)?;
+    if !cur.at_end_ws() {
+        return Err(DecodeError::TrailingData);
+    }
+    fields::snapshot(&f, None)
+}
+
+#[cfg(test)]
+mod tests;
