@@ -13,11 +13,14 @@
 #![forbid(unsafe_code)]
 
 pub mod backoff;
+pub mod book;
 pub mod config;
+pub mod conflate;
 pub mod counters;
 pub mod decode;
 pub mod error;
 pub mod http;
 pub mod net;
+pub mod stale;
 pub mod tls;
 pub mod ws;
