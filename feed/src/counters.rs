@@ -37,9 +37,12 @@ pub enum FeedCounter {
     DepthUpdates,
     /// Market events pushed onto the md ring.
     EventsPushed,
-    /// Top-of-book or trade events conflated (latest wins) because the md
+    /// Top-of-book or status events conflated (latest wins) because the md
     /// ring was full.
     Conflated,
+    /// Trades the full md ring refused (trades are facts: they cannot be
+    /// conflated, so each refusal is dropped and counted here).
+    TradesDropped,
     /// Book resyncs started (gap, forced, reconnect), over all instruments.
     Resyncs,
     /// Gaps in the diff stream (`U > book id + 1`).
@@ -66,7 +69,7 @@ pub enum FeedCounter {
 
 impl FeedCounter {
     /// Number of counters.
-    pub const COUNT: usize = 21;
+    pub const COUNT: usize = 22;
 
     /// Every counter in code order.
     pub const ALL: [FeedCounter; FeedCounter::COUNT] = [
@@ -80,6 +83,7 @@ impl FeedCounter {
         FeedCounter::DepthUpdates,
         FeedCounter::EventsPushed,
         FeedCounter::Conflated,
+        FeedCounter::TradesDropped,
         FeedCounter::Resyncs,
         FeedCounter::Gaps,
         FeedCounter::ForcedResyncs,
@@ -112,6 +116,7 @@ impl FeedCounter {
             FeedCounter::DepthUpdates => "depth_updates",
             FeedCounter::EventsPushed => "events_pushed",
             FeedCounter::Conflated => "conflated",
+            FeedCounter::TradesDropped => "trades_dropped",
             FeedCounter::Resyncs => "resyncs",
             FeedCounter::Gaps => "gaps",
             FeedCounter::ForcedResyncs => "forced_resyncs",

@@ -12,6 +12,7 @@
 //! resyncs are counted). It is the single producer of the md ring.
 #![forbid(unsafe_code)]
 
+pub mod agent;
 pub mod backoff;
 pub mod book;
 pub mod config;

@@ -640,7 +640,12 @@ impl WsClient {
     }
 
     /// Advances the connection: connect, handshake, or read frames, answer
-    /// pings, send our pings and detect a dead peer. Data messages go to
+    /// pings, send our pings and detect a dead peer. The poll that completes
+    /// the handshake returns `opened` and delivers no message (they follow
+    /// from the next poll), so the caller can reset per-connection state
+    /// first.
+    ///
+    /// Data messages go to
     /// `on_message(payload, recv_stamp)` (at most `max_messages` per call),
     /// where `recv_stamp` is the clock right after the socket read that
     /// completed the message. On `Err` the connection is gone (state
@@ -708,10 +713,10 @@ impl WsClient {
                 if now.saturating_elapsed_since(self.phase_since) > timeout {
                     return Err(TransportError::Timeout);
                 }
+                // Return on completion too: the caller sees `opened` before
+                // any message of the new connection.
                 self.advance_handshake(*mid, now, &mut progress)?;
-                if !progress.opened {
-                    return Ok(progress);
-                }
+                return Ok(progress);
             }
             Phase::Open(conn) => self.phase = Phase::Open(conn),
         }
