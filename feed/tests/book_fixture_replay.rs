@@ -100,7 +100,10 @@ fn timeline() -> Vec<Arrival> {
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
     let mut out = Vec::new();
-    for row in read("stream_session_2021-10-12.timeline.tsv").lines().skip(1) {
+    for row in read("stream_session_2021-10-12.timeline.tsv")
+        .lines()
+        .skip(1)
+    {
         let cols: Vec<&str> = row.split('\t').collect();
         assert_eq!(cols.len(), 3, "{row}");
         match cols[1] {
@@ -184,23 +187,40 @@ impl Replay {
     fn check_sane(&self, symbol: &str) {
         let sync = &self.syncs[symbol];
         let book = sync.book();
-        assert!(!book.is_crossed(), "{symbol} crossed at {}", book.last_update_id());
+        assert!(
+            !book.is_crossed(),
+            "{symbol} crossed at {}",
+            book.last_update_id()
+        );
         assert!(!sync.health().crossed);
         let bids: Vec<_> = book.bids().map(|l| l.0).collect();
         let asks: Vec<_> = book.asks().map(|l| l.0).collect();
         assert!(bids.windows(2).all(|w| w[0] > w[1]), "{symbol} bids sorted");
         assert!(asks.windows(2).all(|w| w[0] < w[1]), "{symbol} asks sorted");
-        assert!(book.bids().chain(book.asks()).all(|(p, q)| p.raw() > 0 && q.raw() > 0));
+        assert!(
+            book.bids()
+                .chain(book.asks())
+                .all(|(p, q)| p.raw() > 0 && q.raw() > 0)
+        );
     }
 
     fn diff(&mut self, d: &Diff) -> SyncAction {
         *self.diffs.entry(d.symbol.clone()).or_default() += 1;
         let sync = self.syncs.get_mut(&d.symbol).expect("known symbol");
         let before = sync.book().last_update_id();
-        let action = sync.on_diff(d.first, d.last, d.bids.iter().copied(), d.asks.iter().copied());
+        let action = sync.on_diff(
+            d.first,
+            d.last,
+            d.bids.iter().copied(),
+            d.asks.iter().copied(),
+        );
         match action {
             SyncAction::Applied => {
-                assert!(sync.book().last_update_id() > before, "{}: id must advance", d.symbol);
+                assert!(
+                    sync.book().last_update_id() > before,
+                    "{}: id must advance",
+                    d.symbol
+                );
                 assert_eq!(sync.book().last_update_id(), d.last);
             }
             SyncAction::FetchSnapshot(_) => *self.fetches.entry(d.symbol.clone()).or_default() += 1,
@@ -213,7 +233,11 @@ impl Replay {
 
     fn snapshot(&mut self, symbol: &str, s: &Snapshot) {
         let sync = self.syncs.get_mut(symbol).expect("known symbol");
-        let action = sync.on_snapshot(s.last_update_id, s.bids.iter().copied(), s.asks.iter().copied());
+        let action = sync.on_snapshot(
+            s.last_update_id,
+            s.bids.iter().copied(),
+            s.asks.iter().copied(),
+        );
         assert_eq!(action, SyncAction::Applied, "{symbol}: snapshot accepted");
         assert!(sync.book().last_update_id() >= s.last_update_id);
         self.refs.get_mut(symbol).unwrap().load(s);
@@ -233,7 +257,10 @@ impl Replay {
             assert_eq!(c.gaps, 0, "{symbol}: SOURCES.md says 0 gaps");
             assert_eq!(c.resyncs, 0, "{symbol}");
             assert_eq!(c.snapshot_refetches, 0, "{symbol}");
-            assert_eq!(c.buffer_overflows + c.invalid_updates + c.unexpected_snapshots, 0);
+            assert_eq!(
+                c.buffer_overflows + c.invalid_updates + c.unexpected_snapshots,
+                0
+            );
             assert_eq!(c.levels_dropped, 0, "{symbol}: capacity 5000 > 1000 levels");
             assert_eq!(c.snapshots_loaded, 1);
             assert_eq!(self.fetches.get(symbol), Some(&1), "{symbol}: one fetch");
@@ -247,13 +274,25 @@ impl Replay {
             for d in all_diffs.iter().filter(|d| d.symbol == symbol) {
                 reference.apply(d);
             }
-            let last_u = all_diffs.iter().filter(|d| d.symbol == symbol).map(|d| d.last).max();
+            let last_u = all_diffs
+                .iter()
+                .filter(|d| d.symbol == symbol)
+                .map(|d| d.last)
+                .max();
             assert_eq!(Some(sync.book().last_update_id()), last_u, "{symbol}");
             assert_eq!(sync.book().last_update_id(), reference.id);
             let bids: Vec<_> = reference.bids.iter().rev().map(|(p, q)| (*p, *q)).collect();
             let asks: Vec<_> = reference.asks.iter().map(|(p, q)| (*p, *q)).collect();
-            assert_eq!(sync.book().levels(Side::Buy).collect::<Vec<_>>(), bids, "{symbol} bids");
-            assert_eq!(sync.book().levels(Side::Sell).collect::<Vec<_>>(), asks, "{symbol} asks");
+            assert_eq!(
+                sync.book().levels(Side::Buy).collect::<Vec<_>>(),
+                bids,
+                "{symbol} bids"
+            );
+            assert_eq!(
+                sync.book().levels(Side::Sell).collect::<Vec<_>>(),
+                asks,
+                "{symbol} asks"
+            );
             // And the live reference (applied in timeline order) agrees.
             assert_eq!(self.refs[symbol].id, reference.id);
         }
@@ -263,7 +302,10 @@ impl Replay {
 #[test]
 fn depth_update_fixture_is_the_session_depth_frames() {
     let text = read("stream_session_2021-10-12.jsonl");
-    let session: Vec<&str> = text.lines().filter(|l| l.contains("\"depthUpdate\"")).collect();
+    let session: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("\"depthUpdate\""))
+        .collect();
     let depth = read("depthUpdate.jsonl");
     let depth: Vec<&str> = depth.lines().collect();
     assert_eq!(depth.len(), 177, "SOURCES.md: 177 diffs");
@@ -280,7 +322,9 @@ fn session_replays_in_timeline_order_with_zero_gaps() {
     for a in &arrivals {
         match a {
             Arrival::Diff(d) => {
-                seen_diff_before_snapshot.entry(d.symbol.clone()).or_insert(true);
+                seen_diff_before_snapshot
+                    .entry(d.symbol.clone())
+                    .or_insert(true);
                 replay.diff(d);
                 all.push(d.clone());
             }
@@ -348,11 +392,20 @@ fn small_capacity_replay_keeps_the_top_exact_and_counts_drops() {
             match a {
                 Arrival::Diff(d) => {
                     let sync = books.get_mut(d.symbol.as_str()).unwrap();
-                    let _ = sync.on_diff(d.first, d.last, d.bids.iter().copied(), d.asks.iter().copied());
+                    let _ = sync.on_diff(
+                        d.first,
+                        d.last,
+                        d.bids.iter().copied(),
+                        d.asks.iter().copied(),
+                    );
                 }
                 Arrival::Snapshot(sym, s) => {
                     let sync = books.get_mut(sym.as_str()).unwrap();
-                    let _ = sync.on_snapshot(s.last_update_id, s.bids.iter().copied(), s.asks.iter().copied());
+                    let _ = sync.on_snapshot(
+                        s.last_update_id,
+                        s.bids.iter().copied(),
+                        s.asks.iter().copied(),
+                    );
                 }
             }
         }
@@ -361,7 +414,10 @@ fn small_capacity_replay_keeps_the_top_exact_and_counts_drops() {
         let (a, b) = (&small[s], &full[s]);
         assert_eq!(a.state(), SyncState::Synced);
         assert_eq!(a.counters().gaps, 0);
-        assert!(a.counters().levels_dropped > 0, "{s}: snapshots exceed 20 levels");
+        assert!(
+            a.counters().levels_dropped > 0,
+            "{s}: snapshots exceed 20 levels"
+        );
         assert_eq!(a.book().best_bid(), b.book().best_bid(), "{s}");
         assert_eq!(a.book().best_ask(), b.book().best_ask(), "{s}");
         assert_eq!(a.book().last_update_id(), b.book().last_update_id());

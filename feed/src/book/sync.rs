@@ -516,8 +516,15 @@ impl BookSync {
         if first > last {
             self.counters.invalid_updates += 1;
             self.counters.resyncs += 1;
+            let in_flight = self.state == SyncState::AwaitingSnapshot && self.snapshot_requested;
             self.restart(ResyncReason::InvalidUpdate);
-            return self.request_fetch();
+            // A snapshot already in flight is judged against the next
+            // buffered diff's U like any other: do not ask twice.
+            return if in_flight {
+                SyncAction::Ignored
+            } else {
+                self.request_fetch()
+            };
         }
         match self.state {
             SyncState::AwaitingSnapshot => self.buffer_diff(first, last, bids, asks),
@@ -531,8 +538,12 @@ impl BookSync {
                     Step::Missed => {
                         let reason = self.count_missed();
                         self.restart(reason);
-                        // The diff is a valid stream event: it starts the new buffer.
-                        let _ = self.buffer.push(first, last, bids, asks);
+                        // The diff is a valid stream event: it starts the new
+                        // buffer (if it alone does not fit, it is lost,
+                        // counted, and the next diff becomes the first one).
+                        if self.buffer.push(first, last, bids, asks).is_err() {
+                            self.counters.buffer_overflows += 1;
+                        }
                         self.request_fetch()
                     }
                     Step::Apply => {

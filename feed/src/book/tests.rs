@@ -455,3 +455,50 @@ fn names_are_stable() {
     assert_eq!(SyncState::Synced.as_str(), "synced");
     assert_eq!(ResyncReason::SnapshotTooOld.as_str(), "snapshot_too_old");
 }
+
+#[test]
+fn gap_diff_too_big_for_the_buffer_is_counted_not_hidden() {
+    let mut s = BookSync::new(
+        8,
+        BufferCapacity {
+            diffs: 4,
+            levels: 1,
+        },
+    );
+    let _ = s.on_diff(1, 1, none(), none());
+    let _ = load(&mut s, 1);
+    let _ = s.on_diff(2, 2, none(), none());
+    assert_eq!(
+        s.on_diff(5, 5, [l(90, 1), l(91, 1)], none()),
+        SyncAction::FetchSnapshot(ResyncReason::Gap)
+    );
+    assert_eq!(s.buffered(), 0);
+    let c = s.counters();
+    assert_eq!((c.gaps, c.resyncs, c.buffer_overflows), (1, 1, 1));
+    // The next diff (U = 6) is the first buffered: a snapshot at 5 is
+    // refused (5 < 6, the venue's strict rule), one at 6 accepted.
+    let _ = s.on_diff(6, 6, none(), none());
+    assert_eq!(
+        load(&mut s, 5),
+        SyncAction::FetchSnapshot(ResyncReason::SnapshotTooOld)
+    );
+    assert_eq!(load(&mut s, 6), SyncAction::Applied);
+}
+
+#[test]
+fn invalid_diff_while_a_snapshot_is_in_flight_does_not_ask_twice() {
+    let mut s = sync();
+    let _ = s.on_diff(5, 6, none(), none());
+    assert!(s.snapshot_requested());
+    assert_eq!(s.on_diff(8, 7, none(), none()), SyncAction::Ignored);
+    assert_eq!(s.buffered(), 0, "the buffer restarted");
+    assert_eq!(s.on_diff(8, 9, none(), none()), SyncAction::Buffered);
+    // The in-flight snapshot at 6 predates the new first U (8): refetch.
+    assert_eq!(
+        load(&mut s, 6),
+        SyncAction::FetchSnapshot(ResyncReason::SnapshotTooOld)
+    );
+    assert_eq!(load(&mut s, 8), SyncAction::Applied);
+    assert!(s.health().is_synced());
+    assert_eq!(s.counters().invalid_updates, 1);
+}
