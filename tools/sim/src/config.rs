@@ -1,0 +1,425 @@
+//! Simulator configuration: the `talon sim` flags ([`SimArgs`]) and the
+//! resolved [`SimConfig`] that [`crate::Simulator::start`] takes.
+//!
+//! This module owns option parsing, defaults and validation, and the table of
+//! symbol specifications (tick, step, min notional, starting price). It never
+//! opens a socket or starts a thread; everything it produces is plain data.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use talon_core::num::{Notional, Price, Qty};
+
+use crate::SimError;
+
+/// What the simulator does with a client's `permessage-deflate` offer.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum DeflateMode {
+    /// Never negotiate the extension (the handshake answer omits it).
+    #[default]
+    Reject,
+    /// Negotiate it (with `server_no_context_takeover`) and send every data
+    /// frame compressed (RFC 7692); compressed client frames are inflated.
+    Accept,
+}
+
+/// How a malformed-message fault corrupts the message it replaces.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum MalformedKind {
+    /// Cut the JSON text in half (a truncated message).
+    #[default]
+    Truncate,
+    /// Keep the length but break the syntax (quotes and braces replaced).
+    Garbage,
+}
+
+/// Fault injection. Every counter is per connection and counts market
+/// messages (not control replies, pings or pongs) in the order they are
+/// written to that connection.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct FaultConfig {
+    /// Close the TCP connection abruptly (no close frame) once this many
+    /// market messages have been written to it.
+    pub drop_after: Option<u64>,
+    /// At most this many connections are dropped by `drop_after` over the
+    /// simulator's life (`None`: every connection).
+    pub drop_limit: Option<u64>,
+    /// Skip every Nth diff-depth message (`@depth`, `@depth@100ms`) of a
+    /// connection: the client sees `U > previous u + 1`.
+    pub gap_every: Option<u64>,
+    /// Skip the Nth diff-depth message of a connection, once.
+    pub gap_at: Option<u64>,
+    /// Replace every Nth market message with malformed JSON.
+    pub malformed_every: Option<u64>,
+    /// How malformed messages are broken.
+    pub malformed_kind: MalformedKind,
+    /// Length of a stall (the connection writes nothing, pings included).
+    pub stall: Duration,
+    /// Stall once after this many market messages.
+    pub stall_after: Option<u64>,
+    /// Stall after every N market messages.
+    pub stall_every: Option<u64>,
+}
+
+/// A tradable symbol: filters for `exchangeInfo` and the generator's scales.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SymbolSpec {
+    /// Upper-case venue symbol (`BTCUSDT`).
+    pub symbol: String,
+    /// Base asset (`BTC`).
+    pub base: String,
+    /// Quote asset (`USDT`).
+    pub quote: String,
+    /// `PRICE_FILTER.tickSize`.
+    pub tick_size: Price,
+    /// `LOT_SIZE.stepSize`.
+    pub step_size: Qty,
+    /// `LOT_SIZE.minQty`.
+    pub min_qty: Qty,
+    /// `LOT_SIZE.maxQty`.
+    pub max_qty: Qty,
+    /// `NOTIONAL.minNotional`.
+    pub min_notional: Notional,
+    /// `NOTIONAL.maxNotional`.
+    pub max_notional: Notional,
+    /// Starting mid price of the random walk.
+    pub start_price: Price,
+    /// Typical resting level size (the generator draws around it).
+    pub typical_qty: Qty,
+}
+
+/// Quote assets recognised when splitting an unknown symbol into base/quote.
+const QUOTES: [&str; 9] = ["USDT", "USDC", "FDUSD", "TUSD", "BTC", "ETH", "BNB", "EUR", "TRY"];
+
+impl SymbolSpec {
+    /// The spec for `symbol` (case-insensitive): realistic values for
+    /// BTCUSDT, ETHUSDT, BNBUSDT, SOLUSDT and XRPUSDT, generic ones (tick
+    /// 0.01, step 0.001, price 100) for anything else.
+    pub fn for_symbol(symbol: &str) -> Result<SymbolSpec, SimError> {
+        let symbol = symbol.trim().to_ascii_uppercase();
+        if symbol.is_empty()
+            || symbol.len() > 20
+            || !symbol.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+        {
+            return Err(SimError::Config(format!("invalid symbol {symbol:?}")));
+        }
+        let (base, quote) = QUOTES
+            .iter()
+            .find(|q| symbol.len() > q.len() && symbol.ends_with(*q))
+            .map(|q| (symbol[..symbol.len() - q.len()].to_string(), (*q).to_string()))
+            .unwrap_or_else(|| (symbol.clone(), "USDT".to_string()));
+        // (tick, step, min_qty, max_qty, start price, typical qty) as raw 1e-8 units.
+        let (tick, step, min_qty, max_qty, start, typical) = match symbol.as_str() {
+            "BTCUSDT" => (1_000_000, 1_000, 1_000, 900_000_000_000, 6_500_000_000_000, 5_000_000),
+            "ETHUSDT" => (1_000_000, 10_000, 10_000, 900_000_000_000, 320_000_000_000, 50_000_000),
+            "BNBUSDT" => (1_000_000, 100_000, 100_000, 900_000_000_000, 60_000_000_000, 100_000_000),
+            "SOLUSDT" => (1_000_000, 100_000, 100_000, 900_000_000_000, 15_000_000_000, 500_000_000),
+            "XRPUSDT" => (10_000, 10_000_000, 10_000_000, 900_000_000_000_000, 50_000_000, 50_000_000_000),
+            _ => (1_000_000, 100_000, 100_000, 900_000_000_000, 10_000_000_000, 1_000_000_000),
+        };
+        Ok(SymbolSpec {
+            base,
+            quote,
+            tick_size: Price::from_raw(tick),
+            step_size: Qty::from_raw(step),
+            min_qty: Qty::from_raw(min_qty),
+            max_qty: Qty::from_raw(max_qty),
+            // 5 and 9,000,000 quote units, as on the venue's USDT pairs.
+            min_notional: Notional::from_raw(500_000_000).unwrap_or(Notional::ZERO),
+            max_notional: Notional::from_raw(900_000_000_000_000).unwrap_or(Notional::ZERO),
+            start_price: Price::from_raw(start),
+            typical_qty: Qty::from_raw(typical),
+            symbol,
+        })
+    }
+
+    /// Lower-case stream prefix (`btcusdt`).
+    pub fn stream_prefix(&self) -> String {
+        self.symbol.to_ascii_lowercase()
+    }
+}
+
+/// Everything the simulator needs; build it from [`SimArgs`] or directly in
+/// tests (start from [`SimConfig::default`]).
+#[derive(Clone, Debug)]
+pub struct SimConfig {
+    /// Listening address (port 0 picks a free port).
+    pub listen: SocketAddr,
+    /// Symbols to generate (ignored for market data in replay mode, still
+    /// served by `exchangeInfo`).
+    pub symbols: Vec<SymbolSpec>,
+    /// Generator rate: market messages per second in total, counting one
+    /// message per event on each real-time stream kind (see the crate docs).
+    pub rate: u64,
+    /// Seed of the generator: same seed and config ⇒ same message sequence.
+    pub seed: u64,
+    /// Virtual epoch for event times (`E`, `T`) in ms; `None`: wall clock at
+    /// start. Fix it to make message bytes fully reproducible.
+    pub start_time_ms: Option<u64>,
+    /// Replay this tape instead of generating (format in [`crate::replay`]).
+    pub replay: Option<PathBuf>,
+    /// Serve TLS (wss://, https://) with a self-signed certificate; plain
+    /// connections are still accepted on the same port.
+    pub tls: bool,
+    /// Write the generated certificate (PEM) here.
+    pub cert_out: Option<PathBuf>,
+    /// A WebSocket connection is closed after this long (venue: 24 h).
+    pub connection_lifetime: Duration,
+    /// Server ping period (venue: 20 s).
+    pub ping_interval: Duration,
+    /// A ping not answered by a pong echoing its payload within this time
+    /// closes the connection (venue: 1 min).
+    pub pong_timeout: Duration,
+    /// Target number of levels per book side (the book keeps it ± a few).
+    pub book_levels: usize,
+    /// Aggregation interval of `<s>@depth` in ms; 0 sends every book event as
+    /// its own diff (the venue aggregates over 1000 ms).
+    pub depth_interval_ms: u64,
+    /// A connection whose unread backlog exceeds this many bytes of
+    /// generated messages is closed as a slow consumer.
+    pub max_lag_bytes: usize,
+    /// Start with the generator paused (tests: `SimHandle::resume`/`step`).
+    pub start_paused: bool,
+    /// Fault injection.
+    pub faults: FaultConfig,
+    /// permessage-deflate policy.
+    pub deflate: DeflateMode,
+}
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        SimConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            symbols: ["BTCUSDT", "ETHUSDT"]
+                .iter()
+                .filter_map(|s| SymbolSpec::for_symbol(s).ok())
+                .collect(),
+            rate: 1_000,
+            seed: 1,
+            start_time_ms: None,
+            replay: None,
+            tls: false,
+            cert_out: None,
+            connection_lifetime: Duration::from_secs(24 * 3600),
+            ping_interval: Duration::from_secs(20),
+            pong_timeout: Duration::from_secs(60),
+            book_levels: 200,
+            depth_interval_ms: 0,
+            max_lag_bytes: 64 << 20,
+            start_paused: false,
+            faults: FaultConfig::default(),
+            deflate: DeflateMode::Reject,
+        }
+    }
+}
+
+impl SimConfig {
+    /// Checks ranges: rate 1..=10,000,000, book levels 10..=5000, at least
+    /// one symbol, non-zero ping interval and pong timeout.
+    pub fn validate(&self) -> Result<(), SimError> {
+        if !(1..=10_000_000).contains(&self.rate) {
+            return Err(SimError::Config(format!("rate {} not in 1..=10000000", self.rate)));
+        }
+        if !(10..=5000).contains(&self.book_levels) {
+            return Err(SimError::Config(format!(
+                "book levels {} not in 10..=5000",
+                self.book_levels
+            )));
+        }
+        if self.symbols.is_empty() {
+            return Err(SimError::Config("no symbols".into()));
+        }
+        if self.ping_interval.is_zero() || self.pong_timeout.is_zero() {
+            return Err(SimError::Config("ping interval and pong timeout must be > 0".into()));
+        }
+        if self.faults.drop_after == Some(0)
+            || self.faults.gap_every == Some(0)
+            || self.faults.malformed_every == Some(0)
+            || self.faults.stall_every == Some(0)
+        {
+            return Err(SimError::Config("fault periods must be ≥ 1".into()));
+        }
+        Ok(())
+    }
+}
+
+/// `talon sim` flags (embedded by the `talon` binary with `#[command(flatten)]`).
+#[derive(clap::Args, Clone, Debug)]
+pub struct SimArgs {
+    /// Listening address; port 0 picks a free one (printed at start).
+    #[arg(long, default_value = "127.0.0.1:0")]
+    pub listen: SocketAddr,
+    /// Comma-separated symbols to generate.
+    #[arg(long, default_value = "BTCUSDT,ETHUSDT", value_delimiter = ',')]
+    pub symbols: Vec<String>,
+    /// Total market messages per second (1 to 10,000,000).
+    #[arg(long, default_value_t = 1_000)]
+    pub rate: u64,
+    /// Generator seed (same seed ⇒ same message sequence).
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Fixed virtual epoch (ms) for event times; default: wall clock at start.
+    #[arg(long)]
+    pub start_time_ms: Option<u64>,
+    /// Replay a tape (JSON lines `{"t_ms":…,"stream":…,"data":…}`) instead of generating.
+    #[arg(long, value_name = "FILE")]
+    pub replay: Option<PathBuf>,
+    /// Serve wss:// and https:// (self-signed certificate for localhost/127.0.0.1).
+    #[arg(long)]
+    pub tls: bool,
+    /// Write the generated certificate as PEM to this file.
+    #[arg(long, value_name = "FILE")]
+    pub cert_out: Option<PathBuf>,
+    /// WebSocket connection lifetime in seconds (venue: 86400).
+    #[arg(long, default_value_t = 86_400)]
+    pub connection_lifetime_secs: u64,
+    /// Server ping period in seconds (venue: 20).
+    #[arg(long, default_value_t = 20)]
+    pub ping_interval_secs: u64,
+    /// Close a connection whose pong is this late, in seconds (venue: 60).
+    #[arg(long, default_value_t = 60)]
+    pub pong_timeout_secs: u64,
+    /// Levels per book side.
+    #[arg(long, default_value_t = 200)]
+    pub book_levels: usize,
+    /// `<s>@depth` aggregation in ms (0: one diff per book event; venue: 1000).
+    #[arg(long, default_value_t = 0)]
+    pub depth_interval_ms: u64,
+    /// Close a client that falls this many MiB behind.
+    #[arg(long, default_value_t = 64)]
+    pub max_lag_mib: usize,
+    /// Stop after this many seconds (default: run until killed).
+    #[arg(long)]
+    pub duration_secs: Option<u64>,
+    /// Print a stats line to stderr every N seconds (0: only at exit).
+    #[arg(long, default_value_t = 10)]
+    pub stats_interval_secs: u64,
+    /// Fault: drop each connection after N market messages.
+    #[arg(long, value_name = "N")]
+    pub drop_after: Option<u64>,
+    /// Fault: drop at most K connections in total.
+    #[arg(long, value_name = "K")]
+    pub drop_limit: Option<u64>,
+    /// Fault: skip every Nth diff-depth message (a gap).
+    #[arg(long, value_name = "N")]
+    pub gap_every: Option<u64>,
+    /// Fault: skip the Nth diff-depth message of each connection, once.
+    #[arg(long, value_name = "N")]
+    pub gap_at: Option<u64>,
+    /// Fault: replace every Nth market message with malformed JSON.
+    #[arg(long, value_name = "N")]
+    pub malformed_every: Option<u64>,
+    /// Fault: how malformed messages are broken.
+    #[arg(long, value_enum, default_value_t = MalformedKind::Truncate)]
+    pub malformed_kind: MalformedKind,
+    /// Fault: stall length in ms (with --stall-after and/or --stall-every).
+    #[arg(long, default_value_t = 0, value_name = "MS")]
+    pub stall_ms: u64,
+    /// Fault: stall once after N market messages.
+    #[arg(long, value_name = "N")]
+    pub stall_after: Option<u64>,
+    /// Fault: stall after every N market messages.
+    #[arg(long, value_name = "N")]
+    pub stall_every: Option<u64>,
+    /// permessage-deflate: reject (never negotiate) or accept (compress frames).
+    #[arg(long, value_enum, default_value_t = DeflateMode::Reject)]
+    pub deflate: DeflateMode,
+}
+
+impl SimArgs {
+    /// Resolves the flags into a validated [`SimConfig`].
+    pub fn to_config(&self) -> Result<SimConfig, SimError> {
+        let symbols = self
+            .symbols
+            .iter()
+            .filter(|s| !s.trim().is_empty())
+            .map(|s| SymbolSpec::for_symbol(s))
+            .collect::<Result<Vec<_>, _>>()?;
+        let cfg = SimConfig {
+            listen: self.listen,
+            symbols,
+            rate: self.rate,
+            seed: self.seed,
+            start_time_ms: self.start_time_ms,
+            replay: self.replay.clone(),
+            tls: self.tls,
+            cert_out: self.cert_out.clone(),
+            connection_lifetime: Duration::from_secs(self.connection_lifetime_secs),
+            ping_interval: Duration::from_secs(self.ping_interval_secs),
+            pong_timeout: Duration::from_secs(self.pong_timeout_secs),
+            book_levels: self.book_levels,
+            depth_interval_ms: self.depth_interval_ms,
+            max_lag_bytes: self.max_lag_mib.saturating_mul(1 << 20),
+            start_paused: false,
+            faults: FaultConfig {
+                drop_after: self.drop_after,
+                drop_limit: self.drop_limit,
+                gap_every: self.gap_every,
+                gap_at: self.gap_at,
+                malformed_every: self.malformed_every,
+                malformed_kind: self.malformed_kind,
+                stall: Duration::from_millis(self.stall_ms),
+                stall_after: self.stall_after,
+                stall_every: self.stall_every,
+            },
+            deflate: self.deflate,
+        };
+        cfg.validate()?;
+        Ok(cfg)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use clap::Parser;
+
+    #[derive(clap::Parser)]
+    struct Cli {
+        #[command(flatten)]
+        sim: SimArgs,
+    }
+
+    #[test]
+    fn defaults_and_flags_resolve() {
+        let cli = Cli::parse_from(["x"]);
+        let cfg = cli.sim.to_config().unwrap();
+        assert_eq!(cfg.symbols.len(), 2);
+        assert_eq!(cfg.symbols[0].symbol, "BTCUSDT");
+        assert_eq!(cfg.symbols[0].tick_size.to_string(), "0.01");
+        assert_eq!(cfg.symbols[0].step_size.to_string(), "0.00001");
+        assert_eq!(cfg.ping_interval, Duration::from_secs(20));
+
+        let cli = Cli::parse_from([
+            "x",
+            "--symbols",
+            "solusdt,LINKBTC",
+            "--rate",
+            "200000",
+            "--gap-every",
+            "10",
+            "--deflate",
+            "accept",
+            "--malformed-kind",
+            "garbage",
+        ]);
+        let cfg = cli.sim.to_config().unwrap();
+        assert_eq!(cfg.symbols[1].base, "LINK");
+        assert_eq!(cfg.symbols[1].quote, "BTC");
+        assert_eq!(cfg.rate, 200_000);
+        assert_eq!(cfg.faults.gap_every, Some(10));
+        assert_eq!(cfg.deflate, DeflateMode::Accept);
+        assert_eq!(cfg.faults.malformed_kind, MalformedKind::Garbage);
+    }
+
+    #[test]
+    fn validation_rejects_bad_values() {
+        let cfg = SimConfig { rate: 0, ..SimConfig::default() };
+        assert!(cfg.validate().is_err());
+        assert!(SymbolSpec::for_symbol("btc-usdt").is_err());
+        let cfg = SimConfig { symbols: vec![], ..SimConfig::default() };
+        assert!(cfg.validate().is_err());
+    }
+}
