@@ -43,7 +43,11 @@ impl Batch {
     /// Records the message whose text starts at `start`.
     pub(crate) fn finish(&mut self, stream: u32, start: usize) {
         let len = self.data.len() - start;
-        self.entries.push(Entry { stream, start: start as u32, len: len as u32 });
+        self.entries.push(Entry {
+            stream,
+            start: start as u32,
+            len: len as u32,
+        });
     }
 
     /// Appends a whole message.
@@ -92,7 +96,12 @@ impl Bus {
     /// newest batch is always kept).
     pub(crate) fn new(max_bytes: usize) -> Bus {
         Bus {
-            inner: Mutex::new(Inner { batches: VecDeque::new(), first_seq: 0, bytes: 0, closed: false }),
+            inner: Mutex::new(Inner {
+                batches: VecDeque::new(),
+                first_seq: 0,
+                bytes: 0,
+                closed: false,
+            }),
             cv: Condvar::new(),
             max_bytes,
         }
@@ -197,12 +206,14 @@ mod tests {
         let flag = AtomicBool::new(false);
         let mut cur = bus.head();
         let mut out = Vec::new();
-        bus.wait(&mut cur, &mut out, &flag, Duration::from_millis(1)).unwrap();
+        bus.wait(&mut cur, &mut out, &flag, Duration::from_millis(1))
+            .unwrap();
         assert!(out.is_empty());
         bus.publish(batch(1, 10));
         bus.publish(Batch::default());
         bus.publish(batch(2, 10));
-        bus.wait(&mut cur, &mut out, &flag, Duration::from_millis(1)).unwrap();
+        bus.wait(&mut cur, &mut out, &flag, Duration::from_millis(1))
+            .unwrap();
         assert_eq!(out.len(), 2);
         assert_eq!(out[1].text(&out[1].entries[0]), &[2u8; 10]);
         let mut slow = cur;
@@ -210,12 +221,22 @@ mod tests {
             bus.publish(batch(i, 10));
         }
         out.clear();
-        assert_eq!(bus.wait(&mut slow, &mut out, &flag, Duration::from_millis(1)), Err(Lagged));
+        assert_eq!(
+            bus.wait(&mut slow, &mut out, &flag, Duration::from_millis(1)),
+            Err(Lagged)
+        );
         bus.notify_flag(&flag);
         let mut c2 = bus.head();
-        bus.wait(&mut c2, &mut out, &flag, Duration::from_secs(5)).unwrap();
+        bus.wait(&mut c2, &mut out, &flag, Duration::from_secs(5))
+            .unwrap();
         bus.close();
         let mut c3 = bus.head();
-        bus.wait(&mut c3, &mut out, &AtomicBool::new(false), Duration::from_secs(5)).unwrap();
+        bus.wait(
+            &mut c3,
+            &mut out,
+            &AtomicBool::new(false),
+            Duration::from_secs(5),
+        )
+        .unwrap();
     }
 }

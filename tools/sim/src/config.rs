@@ -90,7 +90,9 @@ pub struct SymbolSpec {
 }
 
 /// Quote assets recognised when splitting an unknown symbol into base/quote.
-const QUOTES: [&str; 9] = ["USDT", "USDC", "FDUSD", "TUSD", "BTC", "ETH", "BNB", "EUR", "TRY"];
+const QUOTES: [&str; 9] = [
+    "USDT", "USDC", "FDUSD", "TUSD", "BTC", "ETH", "BNB", "EUR", "TRY",
+];
 
 impl SymbolSpec {
     /// The spec for `symbol` (case-insensitive): realistic values for
@@ -100,23 +102,72 @@ impl SymbolSpec {
         let symbol = symbol.trim().to_ascii_uppercase();
         if symbol.is_empty()
             || symbol.len() > 20
-            || !symbol.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+            || !symbol
+                .bytes()
+                .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
         {
             return Err(SimError::Config(format!("invalid symbol {symbol:?}")));
         }
         let (base, quote) = QUOTES
             .iter()
             .find(|q| symbol.len() > q.len() && symbol.ends_with(*q))
-            .map(|q| (symbol[..symbol.len() - q.len()].to_string(), (*q).to_string()))
+            .map(|q| {
+                (
+                    symbol[..symbol.len() - q.len()].to_string(),
+                    (*q).to_string(),
+                )
+            })
             .unwrap_or_else(|| (symbol.clone(), "USDT".to_string()));
         // (tick, step, min_qty, max_qty, start price, typical qty) as raw 1e-8 units.
         let (tick, step, min_qty, max_qty, start, typical) = match symbol.as_str() {
-            "BTCUSDT" => (1_000_000, 1_000, 1_000, 900_000_000_000, 6_500_000_000_000, 5_000_000),
-            "ETHUSDT" => (1_000_000, 10_000, 10_000, 900_000_000_000, 320_000_000_000, 50_000_000),
-            "BNBUSDT" => (1_000_000, 100_000, 100_000, 900_000_000_000, 60_000_000_000, 100_000_000),
-            "SOLUSDT" => (1_000_000, 100_000, 100_000, 900_000_000_000, 15_000_000_000, 500_000_000),
-            "XRPUSDT" => (10_000, 10_000_000, 10_000_000, 900_000_000_000_000, 50_000_000, 50_000_000_000),
-            _ => (1_000_000, 100_000, 100_000, 900_000_000_000, 10_000_000_000, 1_000_000_000),
+            "BTCUSDT" => (
+                1_000_000,
+                1_000,
+                1_000,
+                900_000_000_000,
+                6_500_000_000_000,
+                5_000_000,
+            ),
+            "ETHUSDT" => (
+                1_000_000,
+                10_000,
+                10_000,
+                900_000_000_000,
+                320_000_000_000,
+                50_000_000,
+            ),
+            "BNBUSDT" => (
+                1_000_000,
+                100_000,
+                100_000,
+                900_000_000_000,
+                60_000_000_000,
+                100_000_000,
+            ),
+            "SOLUSDT" => (
+                1_000_000,
+                100_000,
+                100_000,
+                900_000_000_000,
+                15_000_000_000,
+                500_000_000,
+            ),
+            "XRPUSDT" => (
+                10_000,
+                10_000_000,
+                10_000_000,
+                900_000_000_000_000,
+                50_000_000,
+                50_000_000_000,
+            ),
+            _ => (
+                1_000_000,
+                100_000,
+                100_000,
+                900_000_000_000,
+                10_000_000_000,
+                1_000_000_000,
+            ),
         };
         Ok(SymbolSpec {
             base,
@@ -219,7 +270,10 @@ impl SimConfig {
     /// one symbol, non-zero ping interval and pong timeout.
     pub fn validate(&self) -> Result<(), SimError> {
         if !(1..=10_000_000).contains(&self.rate) {
-            return Err(SimError::Config(format!("rate {} not in 1..=10000000", self.rate)));
+            return Err(SimError::Config(format!(
+                "rate {} not in 1..=10000000",
+                self.rate
+            )));
         }
         if !(10..=5000).contains(&self.book_levels) {
             return Err(SimError::Config(format!(
@@ -231,7 +285,9 @@ impl SimConfig {
             return Err(SimError::Config("no symbols".into()));
         }
         if self.ping_interval.is_zero() || self.pong_timeout.is_zero() {
-            return Err(SimError::Config("ping interval and pong timeout must be > 0".into()));
+            return Err(SimError::Config(
+                "ping interval and pong timeout must be > 0".into(),
+            ));
         }
         if self.faults.drop_after == Some(0)
             || self.faults.gap_every == Some(0)
@@ -416,10 +472,16 @@ mod tests {
 
     #[test]
     fn validation_rejects_bad_values() {
-        let cfg = SimConfig { rate: 0, ..SimConfig::default() };
+        let cfg = SimConfig {
+            rate: 0,
+            ..SimConfig::default()
+        };
         assert!(cfg.validate().is_err());
         assert!(SymbolSpec::for_symbol("btc-usdt").is_err());
-        let cfg = SimConfig { symbols: vec![], ..SimConfig::default() };
+        let cfg = SimConfig {
+            symbols: vec![],
+            ..SimConfig::default()
+        };
         assert!(cfg.validate().is_err());
     }
 }

@@ -25,7 +25,9 @@ use crate::server::Shared;
 use crate::stats::{add, dec, inc};
 use crate::text::push_json_str;
 use crate::transport::{self, ReadHalf, WriteHalf};
-use crate::ws::{self, Deflate, FrameReader, OP_BINARY, OP_CLOSE, OP_CONT, OP_PING, OP_PONG, OP_TEXT, ReadError};
+use crate::ws::{
+    self, Deflate, FrameReader, OP_BINARY, OP_CLOSE, OP_CONT, OP_PING, OP_PONG, OP_TEXT, ReadError,
+};
 
 /// Largest accepted request head.
 const MAX_HEAD: usize = 16 * 1024;
@@ -81,10 +83,10 @@ struct ConnState {
 pub(crate) fn serve(sh: Arc<Shared>, tcp: TcpStream) {
     inc(&sh.stats.connections_total);
     inc(&sh.stats.connections_open);
-    if let Err(e) = serve_inner(&sh, tcp) {
-        if e.kind() == io::ErrorKind::InvalidData {
-            inc(&sh.stats.handshake_failures);
-        }
+    if let Err(e) = serve_inner(&sh, tcp)
+        && e.kind() == io::ErrorKind::InvalidData
+    {
+        inc(&sh.stats.handshake_failures);
     }
     dec(&sh.stats.connections_open);
 }
@@ -106,7 +108,8 @@ fn serve_inner(sh: &Arc<Shared>, tcp: TcpStream) -> io::Result<()> {
         }
         None => None,
     };
-    let (mut rd, mut wr) = transport::open(tcp, tls).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+    let (mut rd, mut wr) =
+        transport::open(tcp, tls).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
     let mut buf: Vec<u8> = Vec::with_capacity(4096);
     loop {
         // Read one request head.
@@ -117,12 +120,24 @@ fn serve_inner(sh: &Arc<Shared>, tcp: TcpStream) -> io::Result<()> {
                 Ok(httparse::Status::Complete(n)) => break n,
                 Ok(httparse::Status::Partial) => {}
                 Err(_) => {
-                    write_response(&mut wr, 400, &http::error_body(-1000, "Malformed HTTP request."), None, false)?;
+                    write_response(
+                        &mut wr,
+                        400,
+                        &http::error_body(-1000, "Malformed HTTP request."),
+                        None,
+                        false,
+                    )?;
                     return Err(io::Error::new(io::ErrorKind::InvalidData, "bad request"));
                 }
             }
             if buf.len() > MAX_HEAD {
-                write_response(&mut wr, 431, &http::error_body(-1000, "Request head too large."), None, false)?;
+                write_response(
+                    &mut wr,
+                    431,
+                    &http::error_body(-1000, "Request head too large."),
+                    None,
+                    false,
+                )?;
                 return Err(io::Error::new(io::ErrorKind::InvalidData, "head too large"));
             }
             let mut tmp = [0u8; 4096];
@@ -134,7 +149,8 @@ fn serve_inner(sh: &Arc<Shared>, tcp: TcpStream) -> io::Result<()> {
         };
         let mut headers = [httparse::EMPTY_HEADER; 48];
         let mut req = httparse::Request::new(&mut headers);
-        req.parse(&buf).map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "bad request"))?;
+        req.parse(&buf)
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "bad request"))?;
         let method = req.method.unwrap_or("").to_string();
         let target = req.path.unwrap_or("/").to_string();
         let version = req.version.unwrap_or(1);
@@ -146,7 +162,9 @@ fn serve_inner(sh: &Arc<Shared>, tcp: TcpStream) -> io::Result<()> {
                 .collect()
         };
         let has_token = |name: &str, token: &str| {
-            header(name).iter().any(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
+            header(name)
+                .iter()
+                .any(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
         };
         let upgrade = has_token("upgrade", "websocket");
         let close = version == 0 || has_token("connection", "close");
@@ -156,7 +174,18 @@ fn serve_inner(sh: &Arc<Shared>, tcp: TcpStream) -> io::Result<()> {
         let (path, query) = parse_target(&target);
         if upgrade {
             let leftover = buf.split_off(head_len);
-            return serve_ws(sh, rd, wr, &method, &path, &query, ws_key, ws_version, &extensions, leftover);
+            return serve_ws(
+                sh,
+                rd,
+                wr,
+                &method,
+                &path,
+                &query,
+                ws_key,
+                ws_version,
+                &extensions,
+                leftover,
+            );
         }
         inc(&sh.stats.rest_requests);
         let resp = http::rest(sh, &method, &path, &query);
@@ -177,7 +206,13 @@ fn route(path: &str, query: &[(String, String)]) -> Option<(Vec<String>, bool)> 
         return Some((Vec::new(), false));
     }
     if let Some(name) = path.strip_prefix("/ws/") {
-        return Some((name.split('/').filter(|s| !s.is_empty()).map(str::to_string).collect(), false));
+        return Some((
+            name.split('/')
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+                .collect(),
+            false,
+        ));
     }
     if path == "/stream" || path == "/stream/" {
         let names = query
@@ -206,14 +241,32 @@ fn serve_ws(
     leftover: Vec<u8>,
 ) -> io::Result<()> {
     let Some((initial, combined)) = route(path, query) else {
-        write_response(&mut wr, 404, &http::error_body(-1000, &format!("Unknown stream path {path}")), None, false)?;
-        return Err(io::Error::new(io::ErrorKind::InvalidData, "unknown ws path"));
+        write_response(
+            &mut wr,
+            404,
+            &http::error_body(-1000, &format!("Unknown stream path {path}")),
+            None,
+            false,
+        )?;
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "unknown ws path",
+        ));
     };
     let key = match (method, key, version.as_deref()) {
         ("GET", Some(k), Some("13")) => k,
         _ => {
-            write_response(&mut wr, 400, &http::error_body(-1000, "Bad WebSocket handshake."), None, false)?;
-            return Err(io::Error::new(io::ErrorKind::InvalidData, "bad ws handshake"));
+            write_response(
+                &mut wr,
+                400,
+                &http::error_body(-1000, "Bad WebSocket handshake."),
+                None,
+                false,
+            )?;
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "bad ws handshake",
+            ));
         }
     };
     let offer = ws::parse_deflate_offer(extensions.iter().map(String::as_str));
@@ -241,12 +294,15 @@ fn serve_ws(
         head.push_str("\r\n");
     }
     head.push_str("\r\n");
-    wr.write_all(head.as_bytes())?;
-    wr.flush()?;
-    inc(&sh.stats.ws_connections);
 
+    // Subscribe and take the bus cursor before answering, so everything
+    // generated after the client sees 101 reaches it.
     let st = Arc::new(ConnState {
-        subs: Mutex::new(Subs { names: Vec::new(), mask: vec![false; sh.reg.len()], combined }),
+        subs: Mutex::new(Subs {
+            names: Vec::new(),
+            mask: vec![false; sh.reg.len()],
+            combined,
+        }),
         subs_version: AtomicU64::new(0),
         out: Mutex::new(VecDeque::new()),
         flag: AtomicBool::new(false),
@@ -254,10 +310,18 @@ fn serve_ws(
         ping: Mutex::new(None),
     });
     subscribe(sh, &st, &initial);
+    let cursor = sh.bus.head();
+    if let Err(e) = wr.write_all(head.as_bytes()).and_then(|()| wr.flush()) {
+        release(sh, &st);
+        return Err(e);
+    }
+    inc(&sh.stats.ws_connections);
 
     // The reader blocks until data or shutdown; the writer has the timeouts.
     rd.tcp().set_read_timeout(None)?;
-    let reader_inflate = deflate.as_ref().map(|d| Deflate::new(d.client_no_context_takeover()));
+    let reader_inflate = deflate
+        .as_ref()
+        .map(|d| Deflate::new(d.client_no_context_takeover()));
     let reader = {
         let sh = sh.clone();
         let st = st.clone();
@@ -265,16 +329,21 @@ fn serve_ws(
             .name("sim-ws-read".into())
             .spawn(move || read_loop(&sh, &st, FrameReader::new(rd, leftover), reader_inflate))?
     };
-    let result = write_loop(sh, &st, wr, deflate);
+    let result = write_loop(sh, &st, wr, deflate, cursor);
     let _ = reader.join();
-    // Release this connection's interest.
-    let subs = lock(&st.subs);
-    for (id, on) in subs.mask.iter().enumerate() {
+    release(sh, &st);
+    result
+}
+
+/// Releases a closing connection's interest in its streams.
+fn release(sh: &Shared, st: &ConnState) {
+    let mut subs = lock(&st.subs);
+    for (id, on) in subs.mask.iter_mut().enumerate() {
         if *on {
+            *on = false;
             sh.reg.remove_interest(id as u32);
         }
     }
-    result
 }
 
 /// Applies SUBSCRIBE for `names`.
@@ -320,7 +389,12 @@ fn push_out(sh: &Shared, st: &ConnState, out: Out) {
     sh.bus.notify_flag(&st.flag);
 }
 
-fn read_loop(sh: &Shared, st: &ConnState, mut fr: FrameReader<ReadHalf>, mut inflate: Option<Deflate>) {
+fn read_loop(
+    sh: &Shared,
+    st: &ConnState,
+    mut fr: FrameReader<ReadHalf>,
+    mut inflate: Option<Deflate>,
+) {
     let mut msg: Vec<u8> = Vec::new();
     let mut msg_op: Option<(u8, bool)> = None;
     let end = loop {
@@ -340,7 +414,10 @@ fn read_loop(sh: &Shared, st: &ConnState, mut fr: FrameReader<ReadHalf>, mut inf
                         break Some(Out::Close(1002, "expected continuation"));
                     }
                     if f.rsv1 && inflate.is_none() {
-                        break Some(Out::Close(1002, "compressed frame without permessage-deflate"));
+                        break Some(Out::Close(
+                            1002,
+                            "compressed frame without permessage-deflate",
+                        ));
                     }
                     msg_op = Some((f.opcode, f.rsv1));
                     msg.clear();
@@ -352,7 +429,9 @@ fn read_loop(sh: &Shared, st: &ConnState, mut fr: FrameReader<ReadHalf>, mut inf
                 if !f.fin {
                     continue;
                 }
-                let Some((op, compressed)) = msg_op.take() else { continue };
+                let Some((op, compressed)) = msg_op.take() else {
+                    continue;
+                };
                 let data = if compressed {
                     match inflate.as_mut().map(|d| d.decompress(&msg)) {
                         Some(Ok(d)) => d,
@@ -379,9 +458,17 @@ fn read_loop(sh: &Shared, st: &ConnState, mut fr: FrameReader<ReadHalf>, mut inf
                 }
             }
             OP_CLOSE => {
-                let code = if f.payload.len() >= 2 { u16::from_be_bytes([f.payload[0], f.payload[1]]) } else { 1000 };
+                let code = if f.payload.len() >= 2 {
+                    u16::from_be_bytes([f.payload[0], f.payload[1]])
+                } else {
+                    1000
+                };
                 // Echo the peer's code when it is one we may send.
-                let code = if matches!(code, 1000..=1003 | 1007..=1011 | 3000..=4999) { code } else { 1000 };
+                let code = if matches!(code, 1000..=1003 | 1007..=1011 | 3000..=4999) {
+                    code
+                } else {
+                    1000
+                };
                 break Some(Out::Close(code, ""));
             }
             _ => break Some(Out::Close(1002, "unknown opcode")),
@@ -397,7 +484,8 @@ fn read_loop(sh: &Shared, st: &ConnState, mut fr: FrameReader<ReadHalf>, mut inf
 
 /// `{"result":…,"id":…}` or `{"error":{"code":…,"msg":…},"id":…}`.
 fn control_reply(sh: &Shared, st: &ConnState, text: &[u8]) -> Vec<u8> {
-    let ok = |result: &Value, id: &Value| format!("{{\"result\":{result},\"id\":{id}}}").into_bytes();
+    let ok =
+        |result: &Value, id: &Value| format!("{{\"result\":{result},\"id\":{id}}}").into_bytes();
     let error = |code: i64, msg: &str, id: &Value| {
         let mut out = format!("{{\"error\":{{\"code\":{code},\"msg\":").into_bytes();
         push_json_str(&mut out, msg);
@@ -416,12 +504,19 @@ fn control_reply(sh: &Shared, st: &ConnState, text: &[u8]) -> Vec<u8> {
         Some(Value::Null) => true,
         Some(Value::Number(n)) => n.as_i64().is_some(),
         Some(Value::String(s)) => {
-            !s.is_empty() && s.len() <= 36 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            !s.is_empty()
+                && s.len() <= 36
+                && s.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
         }
         _ => false,
     };
     if !id_ok {
-        return error(2, "Invalid request: request ID must be an unsigned integer", &Value::Null);
+        return error(
+            2,
+            "Invalid request: request ID must be an unsigned integer",
+            &Value::Null,
+        );
     }
     let id = id.unwrap_or(Value::Null);
     let Some(method) = obj.get("method") else {
@@ -429,7 +524,11 @@ fn control_reply(sh: &Shared, st: &ConnState, text: &[u8]) -> Vec<u8> {
     };
     let params = obj.get("params");
     let names = || -> Option<Vec<String>> {
-        params?.as_array()?.iter().map(|p| p.as_str().map(str::to_string)).collect()
+        params?
+            .as_array()?
+            .iter()
+            .map(|p| p.as_str().map(str::to_string))
+            .collect()
     };
     match method.as_str() {
         Some("SUBSCRIBE") => match names() {
@@ -440,17 +539,30 @@ fn control_reply(sh: &Shared, st: &ConnState, text: &[u8]) -> Vec<u8> {
                 subscribe(sh, st, &n);
                 ok(&Value::Null, &id)
             }
-            None => error(2, "Invalid request: params must be an array of stream names", &id),
+            None => error(
+                2,
+                "Invalid request: params must be an array of stream names",
+                &id,
+            ),
         },
         Some("UNSUBSCRIBE") => match names() {
             Some(n) => {
                 unsubscribe(sh, st, &n);
                 ok(&Value::Null, &id)
             }
-            None => error(2, "Invalid request: params must be an array of stream names", &id),
+            None => error(
+                2,
+                "Invalid request: params must be an array of stream names",
+                &id,
+            ),
         },
         Some("LIST_SUBSCRIPTIONS") => {
-            let list: Vec<Value> = lock(&st.subs).names.iter().cloned().map(Value::String).collect();
+            let list: Vec<Value> = lock(&st.subs)
+                .names
+                .iter()
+                .cloned()
+                .map(Value::String)
+                .collect();
             ok(&Value::Array(list), &id)
         }
         Some("SET_PROPERTY") => {
@@ -474,7 +586,9 @@ fn control_reply(sh: &Shared, st: &ConnState, text: &[u8]) -> Vec<u8> {
             }
         }
         Some("GET_PROPERTY") => match params.and_then(Value::as_array).and_then(|p| p.first()) {
-            Some(Value::String(name)) if name == "combined" => ok(&Value::Bool(lock(&st.subs).combined), &id),
+            Some(Value::String(name)) if name == "combined" => {
+                ok(&Value::Bool(lock(&st.subs).combined), &id)
+            }
             Some(Value::String(_)) => error(0, "Unknown property", &id),
             _ => error(2, "Invalid request: property name must be a string", &id),
         },
@@ -534,19 +648,26 @@ impl Writer<'_> {
     }
 
     /// Delivers one market message with the configured faults.
-    fn market(&mut self, name: &str, combined: bool, diff: bool, kind_index: usize, text: &[u8]) -> io::Result<After> {
+    fn market(
+        &mut self,
+        name: &str,
+        combined: bool,
+        diff: bool,
+        kind_index: usize,
+        text: &[u8],
+    ) -> io::Result<After> {
         let f = &self.sh.cfg.faults;
         if diff {
             self.faults.diffs += 1;
             let d = self.faults.diffs;
-            if f.gap_at == Some(d) || f.gap_every.is_some_and(|n| d % n == 0) {
+            if f.gap_at == Some(d) || f.gap_every.is_some_and(|n| d.is_multiple_of(n)) {
                 inc(&self.sh.stats.fault_gaps);
                 return Ok(After::Continue);
             }
         }
         self.faults.msgs += 1;
         let n = self.faults.msgs;
-        let malformed = f.malformed_every.is_some_and(|k| n % k == 0);
+        let malformed = f.malformed_every.is_some_and(|k| n.is_multiple_of(k));
         if !malformed && self.deflate.is_none() {
             // Fast path: header and pieces straight into the buffer.
             if combined {
@@ -592,7 +713,9 @@ impl Writer<'_> {
             inc(&self.sh.stats.fault_drops);
             return Ok(After::Drop);
         }
-        if !f.stall.is_zero() && (f.stall_after == Some(n) || f.stall_every.is_some_and(|k| n % k == 0)) {
+        if !f.stall.is_zero()
+            && (f.stall_after == Some(n) || f.stall_every.is_some_and(|k| n.is_multiple_of(k)))
+        {
             inc(&self.sh.stats.fault_stalls);
             self.w.flush()?;
             std::thread::sleep(f.stall);
@@ -624,7 +747,13 @@ fn corrupt(payload: &mut Vec<u8>, kind: MalformedKind) {
     }
 }
 
-fn write_loop(sh: &Shared, st: &ConnState, wr: WriteHalf, deflate: Option<Deflate>) -> io::Result<()> {
+fn write_loop(
+    sh: &Shared,
+    st: &ConnState,
+    wr: WriteHalf,
+    deflate: Option<Deflate>,
+    mut cursor: u64,
+) -> io::Result<()> {
     let start = Instant::now();
     let mut wrt = Writer {
         sh,
@@ -635,7 +764,6 @@ fn write_loop(sh: &Shared, st: &ConnState, wr: WriteHalf, deflate: Option<Deflat
         faults: FaultState::default(),
         bytes: 0,
     };
-    let mut cursor = sh.bus.head();
     let mut batches: Vec<Arc<Batch>> = Vec::new();
     let mut mask: Vec<bool> = Vec::new();
     let mut combined = false;
@@ -651,7 +779,10 @@ fn write_loop(sh: &Shared, st: &ConnState, wr: WriteHalf, deflate: Option<Deflat
         }
         if now >= lifetime_end {
             inc(&sh.stats.lifetime_closes);
-            let _ = wrt.frame(OP_CLOSE, &ws::close_payload(1000, "connection lifetime reached"));
+            let _ = wrt.frame(
+                OP_CLOSE,
+                &ws::close_payload(1000, "connection lifetime reached"),
+            );
             break Ok(());
         }
         // Pong deadline of the outstanding ping.
@@ -713,12 +844,18 @@ fn write_loop(sh: &Shared, st: &ConnState, wr: WriteHalf, deflate: Option<Deflat
             break Err(e);
         }
         // Wait for market data (or a reply, or the next ping).
-        let mut wait = next_ping.saturating_duration_since(Instant::now()).min(Duration::from_millis(50));
+        let mut wait = next_ping
+            .saturating_duration_since(Instant::now())
+            .min(Duration::from_millis(50));
         if let Some(t) = outstanding {
             wait = wait.min((t + sh.cfg.pong_timeout).saturating_duration_since(Instant::now()));
         }
         batches.clear();
-        if sh.bus.wait(&mut cursor, &mut batches, &st.flag, wait).is_err() {
+        if sh
+            .bus
+            .wait(&mut cursor, &mut batches, &st.flag, wait)
+            .is_err()
+        {
             inc(&sh.stats.slow_consumer_closes);
             break Ok(());
         }
@@ -728,8 +865,16 @@ fn write_loop(sh: &Shared, st: &ConnState, wr: WriteHalf, deflate: Option<Deflat
                 if !mask.get(e.stream as usize).copied().unwrap_or(false) {
                     continue;
                 }
-                let Some(info) = sh.reg.get(e.stream) else { continue };
-                match wrt.market(&info.name, combined, info.kind.is_diff(), info.kind.stat_index(), b.text(e)) {
+                let Some(info) = sh.reg.get(e.stream) else {
+                    continue;
+                };
+                match wrt.market(
+                    &info.name,
+                    combined,
+                    info.kind.is_diff(),
+                    info.kind.stat_index(),
+                    b.text(e),
+                ) {
                     Ok(After::Continue) => {}
                     Ok(After::Drop) => {
                         dropped = true;
@@ -763,9 +908,15 @@ mod tests {
     #[test]
     fn paths_route_like_the_venue() {
         assert_eq!(route("/ws", &[]), Some((vec![], false)));
-        assert_eq!(route("/ws/btcusdt@trade", &[]), Some((vec!["btcusdt@trade".to_string()], false)));
+        assert_eq!(
+            route("/ws/btcusdt@trade", &[]),
+            Some((vec!["btcusdt@trade".to_string()], false))
+        );
         let q = vec![("streams".to_string(), "a@trade/b@depth".to_string())];
-        assert_eq!(route("/stream", &q), Some((vec!["a@trade".to_string(), "b@depth".to_string()], true)));
+        assert_eq!(
+            route("/stream", &q),
+            Some((vec!["a@trade".to_string(), "b@depth".to_string()], true))
+        );
         assert_eq!(route("/api/v3/ping", &[]), None);
         let mut p = b"{\"a\":\"b\"}".to_vec();
         corrupt(&mut p, MalformedKind::Truncate);

@@ -28,7 +28,9 @@ pub(crate) struct Response {
 
 /// Wall-clock ms since the Unix epoch.
 pub(crate) fn now_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
 }
 
 /// Splits a request target into path and decoded query pairs.
@@ -101,7 +103,11 @@ pub(crate) fn write_response(
     if let Some(wt) = used_weight {
         head.push_str(&format!("X-MBX-USED-WEIGHT-1M: {wt}\r\n"));
     }
-    head.push_str(if keep_alive { "Connection: keep-alive\r\n\r\n" } else { "Connection: close\r\n\r\n" });
+    head.push_str(if keep_alive {
+        "Connection: keep-alive\r\n\r\n"
+    } else {
+        "Connection: close\r\n\r\n"
+    });
     w.write_all(head.as_bytes())?;
     w.write_all(body)?;
     w.flush()
@@ -118,7 +124,11 @@ pub(crate) fn error_body(code: i64, msg: &str) -> Vec<u8> {
 }
 
 fn err(status: u16, code: i64, msg: &str, weight: u64) -> Response {
-    Response { status, body: error_body(code, msg), weight }
+    Response {
+        status,
+        body: error_body(code, msg),
+        weight,
+    }
 }
 
 fn param<'a>(q: &'a [(String, String)], name: &str) -> Option<&'a str> {
@@ -138,11 +148,24 @@ fn depth_weight(limit: usize) -> u64 {
 /// Answers one REST request.
 pub(crate) fn rest(sh: &Shared, method: &str, path: &str, query: &[(String, String)]) -> Response {
     if method != "GET" {
-        return err(405, -1000, &format!("Method {method} is not supported for {path}."), 1);
+        return err(
+            405,
+            -1000,
+            &format!("Method {method} is not supported for {path}."),
+            1,
+        );
     }
     match path {
-        "/api/v3/ping" => Response { status: 200, body: b"{}".to_vec(), weight: 1 },
-        "/api/v3/time" => Response { status: 200, body: format!("{{\"serverTime\":{}}}", now_ms()).into_bytes(), weight: 1 },
+        "/api/v3/ping" => Response {
+            status: 200,
+            body: b"{}".to_vec(),
+            weight: 1,
+        },
+        "/api/v3/time" => Response {
+            status: 200,
+            body: format!("{{\"serverTime\":{}}}", now_ms()).into_bytes(),
+            weight: 1,
+        },
         "/api/v3/exchangeInfo" => exchange_info(sh, query),
         "/api/v3/depth" => depth(sh, query),
         _ => err(404, -1000, &format!("Unknown endpoint: GET {path}"), 1),
@@ -151,7 +174,12 @@ pub(crate) fn rest(sh: &Shared, method: &str, path: &str, query: &[(String, Stri
 
 fn depth(sh: &Shared, query: &[(String, String)]) -> Response {
     let Some(symbol) = param(query, "symbol").filter(|s| !s.is_empty()) else {
-        return err(400, -1102, "Mandatory parameter 'symbol' was not sent, was empty/null, or malformed.", 5);
+        return err(
+            400,
+            -1102,
+            "Mandatory parameter 'symbol' was not sent, was empty/null, or malformed.",
+            5,
+        );
     };
     let limit = match param(query, "limit") {
         None => 100,
@@ -176,13 +204,21 @@ fn depth(sh: &Shared, query: &[(String, String)]) -> Response {
         let m = market.lock().unwrap_or_else(|e| e.into_inner());
         let mut body = Vec::with_capacity(64 + limit * 40);
         match m.symbol_index(symbol) {
-            Some(i) if m.snapshot_json(i, limit, &mut body) => Response { status: 200, body, weight },
+            Some(i) if m.snapshot_json(i, limit, &mut body) => Response {
+                status: 200,
+                body,
+                weight,
+            },
             _ => err(400, -1121, "Invalid symbol.", weight),
         }
     } else {
         let snaps = sh.tape_snapshots.lock().unwrap_or_else(|e| e.into_inner());
         match snaps.get(symbol) {
-            Some(body) => Response { status: 200, body: body.clone(), weight },
+            Some(body) => Response {
+                status: 200,
+                body: body.clone(),
+                weight,
+            },
             None => err(400, -1121, "Invalid symbol.", weight),
         }
     }
@@ -194,7 +230,14 @@ fn exchange_info(sh: &Shared, query: &[(String, String)]) -> Response {
     } else if let Some(list) = param(query, "symbols") {
         match serde_json::from_str::<Vec<String>>(list) {
             Ok(v) => Some(v),
-            Err(_) => return err(400, -1100, "Illegal characters found in parameter 'symbols'.", 20),
+            Err(_) => {
+                return err(
+                    400,
+                    -1100,
+                    "Illegal characters found in parameter 'symbols'.",
+                    20,
+                );
+            }
         }
     } else {
         None
@@ -277,7 +320,11 @@ fn exchange_info(sh: &Shared, query: &[(String, String)]) -> Response {
         "exchangeFilters": [],
         "symbols": symbols,
     });
-    Response { status: 200, body: body.to_string().into_bytes(), weight: 20 }
+    Response {
+        status: 200,
+        body: body.to_string().into_bytes(),
+        weight: 20,
+    }
 }
 
 #[cfg(test)]
@@ -288,10 +335,19 @@ mod tests {
     fn targets_and_escapes_decode() {
         let (p, q) = parse_target("/stream?streams=btcusdt%40trade/ethusdt@depth&x");
         assert_eq!(p, "/stream");
-        assert_eq!(q, vec![("streams".into(), "btcusdt@trade/ethusdt@depth".into()), ("x".into(), String::new())]);
+        assert_eq!(
+            q,
+            vec![
+                ("streams".into(), "btcusdt@trade/ethusdt@depth".into()),
+                ("x".into(), String::new())
+            ]
+        );
         assert_eq!(percent_decode("a%2"), "a%2");
         assert_eq!(percent_decode("%5B%22A%22%5D"), "[\"A\"]");
-        assert_eq!(error_body(-1121, "Invalid symbol."), br#"{"code":-1121,"msg":"Invalid symbol."}"#);
+        assert_eq!(
+            error_body(-1121, "Invalid symbol."),
+            br#"{"code":-1121,"msg":"Invalid symbol."}"#
+        );
         assert_eq!(depth_weight(5000), 250);
     }
 }

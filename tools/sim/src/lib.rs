@@ -110,7 +110,12 @@ pub fn run_cli(args: SimArgs) -> Result<(), SimError> {
     let cfg = args.to_config()?;
     let h = Simulator::start(cfg)?;
     let mut out = std::io::stdout();
-    writeln!(out, "talon sim listening on {} {}", h.ws_base(), h.http_base())?;
+    writeln!(
+        out,
+        "talon sim listening on {} {}",
+        h.ws_base(),
+        h.http_base()
+    )?;
     if let Some(p) = &args.cert_out {
         writeln!(out, "certificate (PEM) written to {}", p.display())?;
     }
@@ -125,7 +130,11 @@ pub fn run_cli(args: SimArgs) -> Result<(), SimError> {
             break;
         }
         if !interval.is_zero() && now >= next_stats {
-            eprintln!("talon sim [{}s] {}", now.duration_since(start).as_secs(), h.stats());
+            eprintln!(
+                "talon sim [{}s] {}",
+                now.duration_since(start).as_secs(),
+                h.stats()
+            );
             next_stats += interval;
         }
         std::thread::sleep(Duration::from_millis(100));

@@ -55,8 +55,14 @@ const K_AGG_TRADE: u32 = 2;
 const K_DEPTH: u32 = 3;
 const K_DEPTH_100: u32 = 4;
 /// (offset, levels, is_100ms) of the partial-depth streams.
-const PARTIALS: [(u32, usize, bool); 6] =
-    [(5, 5, false), (6, 5, true), (7, 10, false), (8, 10, true), (9, 20, false), (10, 20, true)];
+const PARTIALS: [(u32, usize, bool); 6] = [
+    (5, 5, false),
+    (6, 5, true),
+    (7, 10, false),
+    (8, 10, true),
+    (9, 20, false),
+    (10, 20, true),
+];
 
 const NS_PER_MS: u64 = 1_000_000;
 const NS_PER_S: u128 = 1_000_000_000;
@@ -261,7 +267,9 @@ impl Market {
                 symbol: spec.symbol.clone(),
                 tick,
                 step,
-                typical_lots: u64::try_from(spec.typical_qty.raw() / step).unwrap_or(1).max(1),
+                typical_lots: u64::try_from(spec.typical_qty.raw() / step)
+                    .unwrap_or(1)
+                    .max(1),
                 bids: BTreeMap::new(),
                 asks: BTreeMap::new(),
                 // Ids beyond 2^32, like the venue's.
@@ -387,7 +395,9 @@ impl Market {
         let n_syms = self.syms.len() as u64;
         let rng = &mut self.rng;
         let si = rng.below(n_syms) as usize;
-        let Some(s) = self.syms.get_mut(si) else { return 0 };
+        let Some(s) = self.syms.get_mut(si) else {
+            return 0;
+        };
         s.changes.clear();
         let before = s.top();
         let mut trade: Option<(i64, i64, bool)> = None;
@@ -411,7 +421,11 @@ impl Market {
             let taker_sells = rng.chance(1, 2);
             let side = if taker_sells { Side::Bid } else { Side::Ask };
             let lots = s.rand_lots(rng).max(1) / 2 + 1;
-            let best = if taker_sells { s.best_bid() } else { s.best_ask() };
+            let best = if taker_sells {
+                s.best_bid()
+            } else {
+                s.best_ask()
+            };
             if let Some((p, q)) = best {
                 let fill = lots.min(q);
                 s.set(side, p, q - fill);
@@ -419,7 +433,11 @@ impl Market {
                 trade = Some((p, fill, taker_sells));
             }
         } else {
-            let side = if rng.chance(1, 2) { Side::Bid } else { Side::Ask };
+            let side = if rng.chance(1, 2) {
+                Side::Bid
+            } else {
+                Side::Ask
+            };
             let len = s.side(side).len();
             let mut depth = 0usize;
             while depth + 1 < len && depth < 50 && rng.chance(7, 10) {
@@ -530,7 +548,11 @@ impl Market {
                 }
                 let start = batch.begin();
                 let out = &mut batch.data;
-                out.extend_from_slice(if agg { b"{\"e\":\"aggTrade\",\"E\":" } else { b"{\"e\":\"trade\",\"E\":" });
+                out.extend_from_slice(if agg {
+                    b"{\"e\":\"aggTrade\",\"E\":"
+                } else {
+                    b"{\"e\":\"trade\",\"E\":"
+                });
                 push_u64(out, e_ms);
                 out.extend_from_slice(b",\"s\":");
                 push_json_str(out, &s.symbol);
@@ -553,7 +575,11 @@ impl Market {
                 }
                 out.extend_from_slice(b",\"T\":");
                 push_u64(out, e_ms);
-                out.extend_from_slice(if m { b",\"m\":true,\"M\":true}" } else { b",\"m\":false,\"M\":true}" });
+                out.extend_from_slice(if m {
+                    b",\"m\":true,\"M\":true}"
+                } else {
+                    b",\"m\":false,\"M\":true}"
+                });
                 batch.finish(id, start);
             }
         }
@@ -564,7 +590,11 @@ impl Market {
 
 /// A window gap of 0 ticks (dense) most of the time, 1–3 sometimes.
 fn gap(rng: &mut Rng) -> i64 {
-    if rng.chance(1, 4) { i64::try_from(rng.range(1, 3)).unwrap_or(1) } else { 0 }
+    if rng.chance(1, 4) {
+        i64::try_from(rng.range(1, 3)).unwrap_or(1)
+    } else {
+        0
+    }
 }
 
 /// Takes a symbol's aggregation window (leaving an empty one in place).
@@ -591,8 +621,10 @@ mod tests {
     use super::*;
 
     fn market(seed: u64) -> (Market, Registry) {
-        let specs: Vec<SymbolSpec> =
-            ["BTCUSDT", "ETHUSDT"].iter().map(|s| SymbolSpec::for_symbol(s).unwrap()).collect();
+        let specs: Vec<SymbolSpec> = ["BTCUSDT", "ETHUSDT"]
+            .iter()
+            .map(|s| SymbolSpec::for_symbol(s).unwrap())
+            .collect();
         let m = Market::new(&specs, seed, 1000, 1_700_000_000_000, 100, 0);
         let reg = Registry::for_symbols(&["btcusdt".into(), "ethusdt".into()]);
         for id in 0..reg.len() as u32 {
@@ -616,7 +648,12 @@ mod tests {
         assert_ne!(ba.data, bc.data);
         for i in 0..2 {
             let v = a.view(i, usize::MAX).unwrap();
-            assert!(v.bids.len() >= 40 && v.asks.len() >= 40, "{} {}", v.bids.len(), v.asks.len());
+            assert!(
+                v.bids.len() >= 40 && v.asks.len() >= 40,
+                "{} {}",
+                v.bids.len(),
+                v.asks.len()
+            );
             assert!(v.bids[0].0 < v.asks[0].0, "crossed");
             assert!(v.bids.windows(2).all(|w| w[0].0 > w[1].0));
             assert!(v.asks.windows(2).all(|w| w[0].0 < w[1].0));
@@ -633,6 +670,44 @@ mod tests {
             }
         }
         assert!(kinds.len() >= 5, "{kinds:?}");
+    }
+
+    #[test]
+    fn depth_interval_aggregates_like_the_venue() {
+        let specs = vec![SymbolSpec::for_symbol("BTCUSDT").unwrap()];
+        let mut m = Market::new(&specs, 5, 1000, 0, 50, 1000);
+        let reg = Registry::for_symbols(&["btcusdt".into()]);
+        let depth = reg.id("btcusdt@depth").unwrap();
+        let p10 = reg.id("btcusdt@depth10").unwrap();
+        reg.add_interest(depth);
+        reg.add_interest(p10);
+        let first = m.view(0, 0).unwrap().last_update_id;
+        let mut batch = Batch::default();
+        while m.msgs() < 3500 {
+            m.step(&reg, &mut batch);
+        }
+        let mut prev_u = first;
+        let (mut diffs, mut partials) = (0, 0);
+        for e in &batch.entries {
+            let v: serde_json::Value = serde_json::from_slice(batch.text(e)).unwrap();
+            if e.stream == depth {
+                diffs += 1;
+                assert_eq!(v["U"].as_u64().unwrap(), prev_u + 1);
+                assert!(v["u"].as_u64().unwrap() > v["U"].as_u64().unwrap());
+                assert_eq!(
+                    v["E"].as_u64().unwrap() % 1000,
+                    0,
+                    "emitted on 1 s boundaries"
+                );
+                prev_u = v["u"].as_u64().unwrap();
+            } else {
+                assert_eq!(e.stream, p10);
+                partials += 1;
+                assert_eq!(v["bids"].as_array().unwrap().len(), 10);
+            }
+        }
+        // 3.5 s of virtual time: three closed windows of each.
+        assert_eq!((diffs, partials), (3, 3));
     }
 
     #[test]

@@ -80,9 +80,10 @@ impl Tape {
             let data = l.data.get().as_bytes().to_vec();
             let item = match (l.stream, l.snapshot) {
                 (Some(stream), None) if !stream.is_empty() => TapeItem::Message { stream, data },
-                (None, Some(symbol)) if !symbol.is_empty() => {
-                    TapeItem::Snapshot { symbol: symbol.to_ascii_uppercase(), data }
-                }
+                (None, Some(symbol)) if !symbol.is_empty() => TapeItem::Snapshot {
+                    symbol: symbol.to_ascii_uppercase(),
+                    data,
+                },
                 _ => {
                     return Err(SimError::Replay(format!(
                         "line {}: exactly one of \"stream\" or \"snapshot\" is required",
@@ -139,7 +140,9 @@ mod tests {
         assert_eq!(t.items.len(), 2);
         assert_eq!(t.items[0].0, 1);
         assert!(matches!(&t.items[0].1, TapeItem::Snapshot { symbol, .. } if symbol == "ABC"));
-        assert!(matches!(&t.items[1].1, TapeItem::Message { data, .. } if data == b"{\"p\":\"1.00\", \"e\":\"trade\"}"));
+        assert!(
+            matches!(&t.items[1].1, TapeItem::Message { data, .. } if data == b"{\"p\":\"1.00\", \"e\":\"trade\"}")
+        );
         assert_eq!(t.stream_names(), vec!["a@trade"]);
         assert!(Tape::parse("{\"t_ms\":1,\"data\":{}}").is_err());
         let e = Tape::parse("{}\n").unwrap_err().to_string();

@@ -23,7 +23,14 @@ impl Rng {
     /// A generator seeded from `seed` (any value, zero included).
     pub(crate) fn new(seed: u64) -> Rng {
         let mut st = seed;
-        Rng { s: [splitmix64(&mut st), splitmix64(&mut st), splitmix64(&mut st), splitmix64(&mut st)] }
+        Rng {
+            s: [
+                splitmix64(&mut st),
+                splitmix64(&mut st),
+                splitmix64(&mut st),
+                splitmix64(&mut st),
+            ],
+        }
     }
 
     /// The next 64 random bits.

@@ -83,7 +83,9 @@ impl Shared {
             // Relaxed: a counter; the CAS makes the limit exact.
             Some(limit) => self
                 .drops_done
-                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |d| (d < limit).then_some(d + 1))
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |d| {
+                    (d < limit).then_some(d + 1)
+                })
                 .is_ok(),
         }
     }
@@ -105,8 +107,7 @@ impl Shared {
 #[derive(Debug)]
 pub struct Simulator;
 
-/// A running simulator. Dropping it without [`SimHandle::stop`] leaves the
-/// threads running until the process exits.
+/// A running simulator. Dropping it stops it like [`SimHandle::stop`].
 #[derive(Debug)]
 pub struct SimHandle {
     sh: Arc<Shared>,
@@ -135,11 +136,26 @@ impl Simulator {
         let addr = listener.local_addr()?;
         let start_ms = cfg.start_time_ms.unwrap_or_else(now_ms);
         let (reg, market, snaps) = match &tape {
-            Some(t) => (Registry::for_names(t.stream_names()), None, t.first_snapshots()),
+            Some(t) => (
+                Registry::for_names(t.stream_names()),
+                None,
+                t.first_snapshots(),
+            ),
             None => {
                 let prefixes: Vec<String> = cfg.symbols.iter().map(|s| s.stream_prefix()).collect();
-                let m = Market::new(&cfg.symbols, cfg.seed, cfg.rate, start_ms, cfg.book_levels, cfg.depth_interval_ms);
-                (Registry::for_symbols(&prefixes), Some(Mutex::new(m)), HashMap::new())
+                let m = Market::new(
+                    &cfg.symbols,
+                    cfg.seed,
+                    cfg.rate,
+                    start_ms,
+                    cfg.book_levels,
+                    cfg.depth_interval_ms,
+                );
+                (
+                    Registry::for_symbols(&prefixes),
+                    Some(Mutex::new(m)),
+                    HashMap::new(),
+                )
             }
         };
         let sh = Arc::new(Shared {
@@ -152,7 +168,10 @@ impl Simulator {
             stop: AtomicBool::new(false),
             drops_done: AtomicU64::new(0),
             weight: Mutex::new((0, 0)),
-            ctl: Mutex::new(CtlState { paused: cfg.start_paused, ..CtlState::default() }),
+            ctl: Mutex::new(CtlState {
+                paused: cfg.start_paused,
+                ..CtlState::default()
+            }),
             ctl_cv: Condvar::new(),
             sockets: Mutex::new(HashMap::new()),
             cfg,
@@ -160,15 +179,19 @@ impl Simulator {
         let conns: Arc<Mutex<Vec<JoinHandle<()>>>> = Arc::new(Mutex::new(Vec::new()));
         let source = {
             let sh = sh.clone();
-            std::thread::Builder::new().name("sim-source".into()).spawn(move || match tape {
-                Some(t) => run_replay(&sh, t),
-                None => run_generator(&sh),
-            })?
+            std::thread::Builder::new()
+                .name("sim-source".into())
+                .spawn(move || match tape {
+                    Some(t) => run_replay(&sh, t),
+                    None => run_generator(&sh),
+                })?
         };
         let acceptor = {
             let sh = sh.clone();
             let conns = conns.clone();
-            std::thread::Builder::new().name("sim-accept".into()).spawn(move || accept_loop(&sh, listener, &conns))?
+            std::thread::Builder::new()
+                .name("sim-accept".into())
+                .spawn(move || accept_loop(&sh, listener, &conns))?
         };
         Ok(SimHandle {
             sh,
@@ -198,10 +221,12 @@ fn accept_loop(sh: &Arc<Shared>, listener: TcpListener, conns: &Mutex<Vec<JoinHa
             lock(&sh.sockets).insert(id, clone);
         }
         let sh2 = sh.clone();
-        let spawned = std::thread::Builder::new().name("sim-conn".into()).spawn(move || {
-            conn::serve(sh2.clone(), tcp);
-            lock(&sh2.sockets).remove(&id);
-        });
+        let spawned = std::thread::Builder::new()
+            .name("sim-conn".into())
+            .spawn(move || {
+                conn::serve(sh2.clone(), tcp);
+                lock(&sh2.sockets).remove(&id);
+            });
         let mut c = lock(conns);
         c.retain(|h| !h.is_finished());
         if let Ok(h) = spawned {
@@ -293,7 +318,9 @@ fn run_generator(sh: &Shared) {
             // Sleep until the next message is due (at least 200 µs at high
             // rates so batches stay large), interruptible by pause/stop.
             let next_ns = u128::from(have + 1 - m0) * 1_000_000_000 / rate;
-            let mut wait = Duration::from_nanos(u64::try_from(next_ns.saturating_sub(elapsed)).unwrap_or(u64::MAX));
+            let mut wait = Duration::from_nanos(
+                u64::try_from(next_ns.saturating_sub(elapsed)).unwrap_or(u64::MAX),
+            );
             if sh.cfg.rate > 5_000 {
                 wait = wait.max(Duration::from_micros(200));
             }
@@ -324,12 +351,21 @@ fn run_replay(sh: &Shared, tape: Tape) {
         }
         std::thread::sleep(Duration::from_millis(2));
     }
-    let start = Instant::now();
+    let mut start = Instant::now();
     let mut i = 0;
     while i < tape.items.len() {
-        if sh.stopping() {
-            return;
+        // Pauses shift the tape's clock by their length.
+        let before = Instant::now();
+        match control_point(sh) {
+            None => return,
+            Some(Some(n)) => {
+                let mut st = lock(&sh.ctl);
+                st.steps_done += n;
+                sh.ctl_cv.notify_all();
+            }
+            Some(None) => {}
         }
+        start += before.elapsed();
         let due = start + Duration::from_millis(tape.items[i].0);
         let now = Instant::now();
         if due > now {
@@ -353,6 +389,21 @@ fn run_replay(sh: &Shared, tape: Tape) {
         }
         sh.bus.publish(batch);
     }
+    idle_until_stop(sh);
+}
+
+/// After the tape ends: stay parked (so `pause` and `step` return) until stop.
+fn idle_until_stop(sh: &Shared) {
+    let mut st = lock(&sh.ctl);
+    loop {
+        st.steps_done += std::mem::take(&mut st.step_req);
+        st.parked = true;
+        sh.ctl_cv.notify_all();
+        if st.stop {
+            return;
+        }
+        st = sh.ctl_cv.wait(st).unwrap_or_else(|e| e.into_inner());
+    }
 }
 
 impl SimHandle {
@@ -369,7 +420,11 @@ impl SimHandle {
 
     /// `http://127.0.0.1:PORT` (`https://` with TLS).
     pub fn http_base(&self) -> String {
-        let scheme = if self.sh.tls.is_some() { "https" } else { "http" };
+        let scheme = if self.sh.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        };
         format!("{scheme}://{}", self.addr)
     }
 
@@ -383,13 +438,13 @@ impl SimHandle {
         self.cert_pem.clone()
     }
 
-    /// The simulator's own book for `symbol` (upper case), all levels, with
+    /// The simulator's own book for `symbol` (any case), all levels, with
     /// its `last_update_id`; `None` for unknown symbols and in replay mode.
     /// Taken under the market lock, so it is consistent; to compare against
     /// a client at a known id, [`SimHandle::pause`] first.
     pub fn book(&self, symbol: &str) -> Option<BookView> {
         let m = lock(self.sh.market.as_ref()?);
-        m.view(m.symbol_index(symbol)?, usize::MAX)
+        m.view(m.symbol_index(&symbol.to_ascii_uppercase())?, usize::MAX)
     }
 
     /// Pauses the generator and returns once it is parked: every message of
@@ -437,6 +492,9 @@ impl SimHandle {
     }
 
     fn shutdown(&mut self) {
+        if self.acceptor.is_none() {
+            return; // already stopped
+        }
         // Relaxed: see `Shared::stopping`.
         self.sh.stop.store(true, Ordering::Relaxed);
         {
@@ -466,5 +524,11 @@ impl SimHandle {
         for h in handles {
             let _ = h.join();
         }
+    }
+}
+
+impl Drop for SimHandle {
+    fn drop(&mut self) {
+        self.shutdown();
     }
 }

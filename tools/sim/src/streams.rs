@@ -124,7 +124,11 @@ impl Registry {
     /// Registry for generated symbols (lower-case prefixes, in order): ids
     /// are `symbol_index * SYMBOL_KINDS.len() + kind_index`.
     pub(crate) fn for_symbols(prefixes: &[String]) -> Registry {
-        let mut r = Registry { streams: Vec::new(), by_name: HashMap::new(), interest: Vec::new() };
+        let mut r = Registry {
+            streams: Vec::new(),
+            by_name: HashMap::new(),
+            interest: Vec::new(),
+        };
         for p in prefixes {
             for kind in SYMBOL_KINDS {
                 r.push(format!("{p}@{}", kind.suffix()), kind);
@@ -135,7 +139,8 @@ impl Registry {
             for (k, kind) in SYMBOL_KINDS.iter().enumerate() {
                 if matches!(kind, StreamKind::Depth | StreamKind::Partial(_)) {
                     let id = (i * SYMBOL_KINDS.len() + k) as u32;
-                    r.by_name.insert(format!("{p}@{}@1000ms", kind.suffix()), id);
+                    r.by_name
+                        .insert(format!("{p}@{}@1000ms", kind.suffix()), id);
                 }
             }
         }
@@ -144,12 +149,18 @@ impl Registry {
 
     /// Registry for a replayed tape's stream names.
     pub(crate) fn for_names<'a>(names: impl IntoIterator<Item = &'a str>) -> Registry {
-        let mut r = Registry { streams: Vec::new(), by_name: HashMap::new(), interest: Vec::new() };
+        let mut r = Registry {
+            streams: Vec::new(),
+            by_name: HashMap::new(),
+            interest: Vec::new(),
+        };
         for name in names {
             if r.by_name.contains_key(name) {
                 continue;
             }
-            let kind = name.split_once('@').map_or(StreamKind::Other, |(_, s)| StreamKind::from_suffix(s));
+            let kind = name
+                .split_once('@')
+                .map_or(StreamKind::Other, |(_, s)| StreamKind::from_suffix(s));
             r.push(name.to_string(), kind);
         }
         r
@@ -180,7 +191,9 @@ impl Registry {
     /// True if some connection is subscribed to `id`.
     pub(crate) fn wanted(&self, id: u32) -> bool {
         // Relaxed: see the field docs.
-        self.interest.get(id as usize).is_some_and(|c| c.load(Ordering::Relaxed) > 0)
+        self.interest
+            .get(id as usize)
+            .is_some_and(|c| c.load(Ordering::Relaxed) > 0)
     }
 
     /// A connection subscribed to `id`.
@@ -218,7 +231,10 @@ mod tests {
         }
         let id = r.id("ethusdt@depth20@100ms").unwrap_or(u32::MAX);
         assert_eq!(id, 21);
-        assert_eq!(r.get(id).map(|s| s.name.as_str()), Some("ethusdt@depth20@100ms"));
+        assert_eq!(
+            r.get(id).map(|s| s.name.as_str()),
+            Some("ethusdt@depth20@100ms")
+        );
         assert_eq!(r.id("btcusdt@depth@1000ms"), r.id("btcusdt@depth"));
         assert_eq!(r.id("BTCUSDT@trade"), None);
         assert!(!r.wanted(3));

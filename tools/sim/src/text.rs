@@ -72,10 +72,22 @@ mod tests {
 
     #[test]
     fn fixed8_matches_core_formatting() {
-        for raw in [0i64, 1, 99, 100_000, 100_000_000, 6_500_012_345_678, i64::MAX, -5] {
+        for raw in [
+            0i64,
+            1,
+            99,
+            100_000,
+            100_000_000,
+            6_500_012_345_678,
+            i64::MAX,
+            -5,
+        ] {
             let mut out = Vec::new();
             push_fixed8(&mut out, raw);
-            assert_eq!(String::from_utf8(out).unwrap_or_default(), Price::from_raw(raw).fixed().to_string());
+            assert_eq!(
+                String::from_utf8(out).unwrap_or_default(),
+                Price::from_raw(raw).fixed().to_string()
+            );
         }
         let mut out = Vec::new();
         push_u64(&mut out, u64::MAX);

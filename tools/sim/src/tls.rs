@@ -25,8 +25,9 @@ pub(crate) struct TlsSetup {
 
 /// Generates a self-signed certificate for `localhost` and `127.0.0.1`.
 pub(crate) fn setup() -> Result<TlsSetup, SimError> {
-    let ck = rcgen::generate_simple_self_signed(vec!["localhost".to_string(), "127.0.0.1".to_string()])
-        .map_err(|e| SimError::Tls(format!("certificate generation: {e}")))?;
+    let ck =
+        rcgen::generate_simple_self_signed(vec!["localhost".to_string(), "127.0.0.1".to_string()])
+            .map_err(|e| SimError::Tls(format!("certificate generation: {e}")))?;
     let cert_der = ck.cert.der().to_vec();
     let cert_pem = ck.cert.pem();
     let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(ck.signing_key.serialize_der()));
@@ -38,7 +39,11 @@ pub(crate) fn setup() -> Result<TlsSetup, SimError> {
         .with_single_cert(vec![CertificateDer::from(cert_der.clone())], key)
         .map_err(|e| SimError::Tls(format!("server certificate: {e}")))?;
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Ok(TlsSetup { cert_der, cert_pem, config: Arc::new(config) })
+    Ok(TlsSetup {
+        cert_der,
+        cert_pem,
+        config: Arc::new(config),
+    })
 }
 
 #[cfg(test)]

@@ -37,7 +37,10 @@ pub(crate) struct WriteHalf {
 
 /// Wraps an accepted socket. With `tls`, runs the server handshake first
 /// (blocking; the caller sets a read timeout).
-pub(crate) fn open(tcp: TcpStream, tls: Option<Arc<ServerConfig>>) -> io::Result<(ReadHalf, WriteHalf)> {
+pub(crate) fn open(
+    tcp: TcpStream,
+    tls: Option<Arc<ServerConfig>>,
+) -> io::Result<(ReadHalf, WriteHalf)> {
     let shared = match tls {
         None => None,
         Some(cfg) => {
@@ -46,7 +49,10 @@ pub(crate) fn open(tcp: TcpStream, tls: Option<Arc<ServerConfig>>) -> io::Result
             while conn.is_handshaking() {
                 let (rd, wr) = conn.complete_io(&mut sock)?;
                 if rd == 0 && wr == 0 && conn.is_handshaking() {
-                    return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "eof in TLS handshake"));
+                    return Err(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        "eof in TLS handshake",
+                    ));
                 }
             }
             Some(Arc::new(Mutex::new(conn)))
@@ -54,8 +60,15 @@ pub(crate) fn open(tcp: TcpStream, tls: Option<Arc<ServerConfig>>) -> io::Result
     };
     let tcp2 = tcp.try_clone()?;
     Ok((
-        ReadHalf { tcp, tls: shared.clone(), tmp: vec![0u8; 64 * 1024] },
-        WriteHalf { tcp: tcp2, tls: shared },
+        ReadHalf {
+            tcp,
+            tls: shared.clone(),
+            tmp: vec![0u8; 64 * 1024],
+        },
+        WriteHalf {
+            tcp: tcp2,
+            tls: shared,
+        },
     ))
 }
 
@@ -68,7 +81,9 @@ impl ReadHalf {
 
 impl Read for ReadHalf {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let Some(tls) = &self.tls else { return self.tcp.read(buf) };
+        let Some(tls) = &self.tls else {
+            return self.tcp.read(buf);
+        };
         loop {
             {
                 let mut c = lock(tls);
@@ -108,7 +123,9 @@ impl WriteHalf {
 
 impl Write for WriteHalf {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let Some(tls) = &self.tls else { return self.tcp.write(buf) };
+        let Some(tls) = &self.tls else {
+            return self.tcp.write(buf);
+        };
         let mut c = lock(tls);
         let n = c.writer().write(buf)?;
         while c.wants_write() {
@@ -118,7 +135,9 @@ impl Write for WriteHalf {
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        let Some(tls) = &self.tls else { return self.tcp.flush() };
+        let Some(tls) = &self.tls else {
+            return self.tcp.flush();
+        };
         let mut c = lock(tls);
         c.writer().flush()?;
         while c.wants_write() {

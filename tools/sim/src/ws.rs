@@ -43,7 +43,11 @@ pub(crate) struct DeflateOffer {
 /// deflate here always uses a 32 KiB window); unknown parameters make an
 /// offer unacceptable, as RFC 7692 §5 requires.
 pub(crate) fn parse_deflate_offer<'a>(headers: impl Iterator<Item = &'a str>) -> DeflateOffer {
-    let mut res = DeflateOffer { offered: false, acceptable: false, client_no_context_takeover: false };
+    let mut res = DeflateOffer {
+        offered: false,
+        acceptable: false,
+        client_no_context_takeover: false,
+    };
     for value in headers {
         for offer in value.split(',') {
             let mut parts = offer.split(';').map(str::trim);
@@ -96,14 +100,24 @@ pub(crate) fn push_header(out: &mut Vec<u8>, opcode: u8, rsv1: bool, len: usize)
 }
 
 /// Writes a server frame header to `w`.
-pub(crate) fn write_header(w: &mut impl Write, opcode: u8, rsv1: bool, len: usize) -> io::Result<()> {
+pub(crate) fn write_header(
+    w: &mut impl Write,
+    opcode: u8,
+    rsv1: bool,
+    len: usize,
+) -> io::Result<()> {
     let mut h = Vec::with_capacity(10);
     push_header(&mut h, opcode, rsv1, len);
     w.write_all(&h)
 }
 
 /// Writes a whole unfragmented server frame.
-pub(crate) fn write_frame(w: &mut impl Write, opcode: u8, rsv1: bool, payload: &[u8]) -> io::Result<()> {
+pub(crate) fn write_frame(
+    w: &mut impl Write,
+    opcode: u8,
+    rsv1: bool,
+    payload: &[u8],
+) -> io::Result<()> {
     write_header(w, opcode, rsv1, payload.len())?;
     w.write_all(payload)
 }
@@ -150,7 +164,11 @@ pub(crate) struct FrameReader<R> {
 
 impl<R: Read> FrameReader<R> {
     pub(crate) fn new(inner: R, leftover: Vec<u8>) -> Self {
-        FrameReader { inner, buf: leftover, pos: 0 }
+        FrameReader {
+            inner,
+            buf: leftover,
+            pos: 0,
+        }
     }
 
     fn fill(&mut self, need: usize) -> io::Result<()> {
@@ -212,7 +230,12 @@ impl<R: Read> FrameReader<R> {
         for (i, b) in payload.iter_mut().enumerate() {
             *b ^= mask[i & 3];
         }
-        Ok(Frame { fin: b0 & 0x80 != 0, rsv1: b0 & 0x40 != 0, opcode, payload })
+        Ok(Frame {
+            fin: b0 & 0x80 != 0,
+            rsv1: b0 & 0x40 != 0,
+            opcode,
+            payload,
+        })
     }
 }
 
@@ -279,7 +302,10 @@ impl Deflate {
                 out.reserve(out.capacity().max(1024));
             }
             if out.len() > MAX_CLIENT_MESSAGE {
-                return Err(io::Error::new(io::ErrorKind::InvalidData, "inflated message too big"));
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    "inflated message too big",
+                ));
             }
             let before_in = self.decompress.total_in();
             let before_out = self.decompress.total_out();
@@ -288,8 +314,11 @@ impl Deflate {
                 .decompress_vec(&data[consumed..], &mut out, FlushDecompress::Sync)
                 .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
             consumed += (self.decompress.total_in() - before_in) as usize;
-            let progressed = self.decompress.total_out() != before_out || self.decompress.total_in() != before_in;
-            if matches!(st, Status::StreamEnd) || (consumed >= data.len() && out.capacity() > out.len()) {
+            let progressed = self.decompress.total_out() != before_out
+                || self.decompress.total_in() != before_in;
+            if matches!(st, Status::StreamEnd)
+                || (consumed >= data.len() && out.capacity() > out.len())
+            {
                 break;
             }
             if !progressed && out.capacity() > out.len() {

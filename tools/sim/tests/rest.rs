@@ -25,8 +25,14 @@ fn ping_time_and_exchange_info_have_the_venue_shape() {
     let info: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(info["timezone"], "UTC");
     let limits = info["rateLimits"].as_array().unwrap();
-    assert!(limits.contains(&json!({"rateLimitType":"REQUEST_WEIGHT","interval":"MINUTE","intervalNum":1,"limit":6000})));
-    assert!(limits.iter().any(|l| l["rateLimitType"] == "ORDERS" && l["interval"] == "SECOND"));
+    assert!(limits.contains(
+        &json!({"rateLimitType":"REQUEST_WEIGHT","interval":"MINUTE","intervalNum":1,"limit":6000})
+    ));
+    assert!(
+        limits
+            .iter()
+            .any(|l| l["rateLimitType"] == "ORDERS" && l["interval"] == "SECOND")
+    );
     let syms = info["symbols"].as_array().unwrap();
     assert_eq!(syms.len(), 2);
     let btc = &syms[0];
@@ -34,7 +40,15 @@ fn ping_time_and_exchange_info_have_the_venue_shape() {
     assert_eq!(btc["baseAsset"], "BTC");
     assert_eq!(btc["quoteAsset"], "USDT");
     assert_eq!(btc["status"], "TRADING");
-    let f = |t: &str| btc["filters"].as_array().unwrap().iter().find(|f| f["filterType"] == t).unwrap().clone();
+    let f = |t: &str| {
+        btc["filters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["filterType"] == t)
+            .unwrap()
+            .clone()
+    };
     assert_eq!(f("PRICE_FILTER")["tickSize"], "0.01000000");
     assert_eq!(f("LOT_SIZE")["stepSize"], "0.00001000");
     assert_eq!(f("LOT_SIZE")["minQty"], "0.00001000");
@@ -45,10 +59,16 @@ fn ping_time_and_exchange_info_have_the_venue_shape() {
     assert_eq!(st, 200);
     assert_eq!(one["symbols"].as_array().unwrap().len(), 1);
     assert_eq!(one["symbols"][0]["symbol"], "ETHUSDT");
-    let (st, two) = get_json(addr, "/api/v3/exchangeInfo?symbols=%5B%22ETHUSDT%22,%22BTCUSDT%22%5D");
+    let (st, two) = get_json(
+        addr,
+        "/api/v3/exchangeInfo?symbols=%5B%22ETHUSDT%22,%22BTCUSDT%22%5D",
+    );
     assert_eq!(st, 200);
     assert_eq!(two["symbols"].as_array().unwrap().len(), 2);
-    assert_eq!(get_json(addr, "/api/v3/exchangeInfo?symbol=NOPE"), (400, json!({"code":-1121,"msg":"Invalid symbol."})));
+    assert_eq!(
+        get_json(addr, "/api/v3/exchangeInfo?symbol=NOPE"),
+        (400, json!({"code":-1121,"msg":"Invalid symbol."}))
+    );
     h.stop();
 }
 
@@ -75,11 +95,23 @@ fn depth_snapshot_and_errors() {
 
     assert_eq!(
         get_json(addr, "/api/v3/depth"),
-        (400, json!({"code":-1102,"msg":"Mandatory parameter 'symbol' was not sent, was empty/null, or malformed."}))
+        (
+            400,
+            json!({"code":-1102,"msg":"Mandatory parameter 'symbol' was not sent, was empty/null, or malformed."})
+        )
     );
-    assert_eq!(get_json(addr, "/api/v3/depth?symbol=XYZUSDT"), (400, json!({"code":-1121,"msg":"Invalid symbol."})));
-    assert_eq!(get_json(addr, "/api/v3/depth?symbol=btcusdt").1["code"], -1121);
-    assert_eq!(get_json(addr, "/api/v3/depth?symbol=BTCUSDT&limit=abc").1["code"], -1100);
+    assert_eq!(
+        get_json(addr, "/api/v3/depth?symbol=XYZUSDT"),
+        (400, json!({"code":-1121,"msg":"Invalid symbol."}))
+    );
+    assert_eq!(
+        get_json(addr, "/api/v3/depth?symbol=btcusdt").1["code"],
+        -1121
+    );
+    assert_eq!(
+        get_json(addr, "/api/v3/depth?symbol=BTCUSDT&limit=abc").1["code"],
+        -1100
+    );
     let (st, v) = get_json(addr, "/api/v3/nothing");
     assert_eq!(st, 404);
     assert_eq!(v["code"], -1000);
@@ -94,8 +126,16 @@ fn keep_alive_serves_several_requests_on_one_connection() {
     let mut s = TcpStream::connect(h.local_addr()).unwrap();
     s.set_read_timeout(Some(TIMEOUT)).unwrap();
     // Two pipelined requests, then one that closes.
-    write!(s, "GET /api/v3/ping HTTP/1.1\r\nHost: x\r\n\r\nGET /api/v3/time HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
-    write!(s, "GET /api/v3/ping HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
+    write!(
+        s,
+        "GET /api/v3/ping HTTP/1.1\r\nHost: x\r\n\r\nGET /api/v3/time HTTP/1.1\r\nHost: x\r\n\r\n"
+    )
+    .unwrap();
+    write!(
+        s,
+        "GET /api/v3/ping HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
     let mut all = String::new();
     s.read_to_string(&mut all).unwrap();
     assert_eq!(all.matches("HTTP/1.1 200 OK").count(), 3, "{all}");

@@ -20,7 +20,13 @@ pub type Ws = WebSocket<TcpStream>;
 
 /// A config for tests: fixed epoch, small book, given rate.
 pub fn cfg(rate: u64) -> SimConfig {
-    SimConfig { rate, seed: 7, start_time_ms: Some(1_700_000_000_000), book_levels: 60, ..SimConfig::default() }
+    SimConfig {
+        rate,
+        seed: 7,
+        start_time_ms: Some(1_700_000_000_000),
+        book_levels: 60,
+        ..SimConfig::default()
+    }
 }
 
 pub fn start(cfg: SimConfig) -> SimHandle {
@@ -76,7 +82,11 @@ pub fn reply(ws: &mut Ws, id: &Value) -> Value {
 pub fn http_get(addr: SocketAddr, target: &str) -> (u16, String, String) {
     let mut s = TcpStream::connect(addr).unwrap();
     s.set_read_timeout(Some(TIMEOUT)).unwrap();
-    write!(s, "GET {target} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").unwrap();
+    write!(
+        s,
+        "GET {target} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
     let mut raw = Vec::new();
     s.read_to_end(&mut raw).unwrap();
     split_response(&raw)
@@ -98,7 +108,12 @@ fn levels(v: &Value) -> Vec<(Price, Qty)> {
     v.as_array()
         .unwrap()
         .iter()
-        .map(|l| (Price::parse(l[0].as_str().unwrap()).unwrap(), Qty::parse(l[1].as_str().unwrap()).unwrap()))
+        .map(|l| {
+            (
+                Price::parse(l[0].as_str().unwrap()).unwrap(),
+                Qty::parse(l[1].as_str().unwrap()).unwrap(),
+            )
+        })
         .collect()
 }
 
@@ -116,7 +131,7 @@ pub struct RefBook {
 #[derive(Debug, PartialEq, Eq)]
 pub enum Applied {
     Stale,
-    Applied,
+    Done,
     Gap,
 }
 
@@ -149,12 +164,18 @@ impl RefBook {
             }
         }
         self.last = u_last;
-        Applied::Applied
+        Applied::Done
     }
 
     pub fn matches(&self, v: &BookView) -> bool {
         v.last_update_id == self.last
-            && v.bids == self.bids.iter().rev().map(|(p, q)| (*p, *q)).collect::<Vec<_>>()
+            && v.bids
+                == self
+                    .bids
+                    .iter()
+                    .rev()
+                    .map(|(p, q)| (*p, *q))
+                    .collect::<Vec<_>>()
             && v.asks == self.asks.iter().map(|(p, q)| (*p, *q)).collect::<Vec<_>>()
     }
 }
@@ -191,8 +212,15 @@ impl RawWs {
         };
         let head = String::from_utf8(buf[..pos].to_vec()).unwrap();
         assert!(head.starts_with("HTTP/1.1 101"), "{head}");
-        assert!(head.contains("Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo="), "{head}");
-        RawWs { tcp, buf: buf[pos..].to_vec(), response_head: head }
+        assert!(
+            head.contains("Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo="),
+            "{head}"
+        );
+        RawWs {
+            tcp,
+            buf: buf[pos..].to_vec(),
+            response_head: head,
+        }
     }
 
     fn fill(&mut self, n: usize) -> std::io::Result<()> {
@@ -215,7 +243,10 @@ impl RawWs {
         let (len, hl) = match b1 & 0x7f {
             126 => {
                 self.fill(4)?;
-                (usize::from(u16::from_be_bytes([self.buf[2], self.buf[3]])), 4)
+                (
+                    usize::from(u16::from_be_bytes([self.buf[2], self.buf[3]])),
+                    4,
+                )
             }
             127 => {
                 self.fill(10)?;
