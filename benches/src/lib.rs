@@ -11,7 +11,10 @@
 //!   vs raw pre-touched mmap writes, `write(2)` per record and a SQLite WAL
 //!   insert.
 //!
-//! Both return a [`report::BenchReport`] printable as markdown or JSON; the
+//! * [`decode::run_decode_bench`] — `decode`: ns per venue message for
+//!   Talon's zero-allocation decoder vs serde_json + `Decimal`, per kind.
+//!
+//! All return a [`report::BenchReport`] printable as markdown or JSON; the
 //! `benches/*.rs` targets (`cargo bench -p talon-benches`) and
 //! `talon bench ring|journal [--json]` are thin wrappers around them.
 //!
@@ -27,12 +30,14 @@
 // loops themselves use integer nanoseconds only.
 #![allow(clippy::float_arithmetic)]
 
+pub mod decode;
 pub mod error;
 pub mod journal;
 pub mod machine;
 pub mod report;
 pub mod ring;
 
+pub use decode::{DecodeBenchConfig, run_decode_bench};
 pub use error::BenchError;
 pub use journal::{JournalBenchConfig, run_journal_bench};
 pub use report::BenchReport;

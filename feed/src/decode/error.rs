@@ -24,7 +24,7 @@ pub enum DecodeError {
     /// not an object.
     #[error("message is not a JSON object")]
     NotAnObject = 3,
-    /// Containers nested deeper than the scanner's limit (128).
+    /// Containers nested deeper than the scanner's limit (100 inside a skipped field, below serde_json's 128 for the whole message).
     #[error("nesting too deep")]
     TooDeep = 4,
     /// A string holds bytes that are not UTF-8.

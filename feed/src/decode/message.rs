@@ -10,9 +10,7 @@
 //! text; a control reply's `msg` and string `id` are raw JSON string
 //! content, escapes not decoded).
 
-use talon_core::event::{
-    DepthLevel, MarketData, MarketEvent, Side, Stamps, TopOfBook, Trade,
-};
+use talon_core::event::{DepthLevel, MarketData, MarketEvent, Side, Stamps, TopOfBook, Trade};
 use talon_core::instrument::{InstrumentId, Symbol};
 use talon_core::num::{Price, Qty};
 
@@ -284,11 +282,11 @@ pub enum ControlReply<'a> {
 }
 
 impl ControlReply<'_> {
-    /// `result`, `error` or `server_shutdown`.
+    /// `control_result`, `control_error` or `server_shutdown`.
     pub const fn kind_name(&self) -> &'static str {
         match self {
-            ControlReply::Result { .. } => "result",
-            ControlReply::Error { .. } => "error",
+            ControlReply::Result { .. } => "control_result",
+            ControlReply::Error { .. } => "control_error",
             ControlReply::ServerShutdown { .. } => "server_shutdown",
         }
     }

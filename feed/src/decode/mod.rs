@@ -36,7 +36,7 @@
 //!   UTF-8, number grammar, literals and whitespace are all validated, also in
 //!   skipped fields), with only whitespace after it.
 //! * Field order does not matter; unknown fields of any type and nesting are
-//!   skipped (nesting up to 128 levels); unknown fields may repeat.
+//!   skipped (nesting up to 100 levels); unknown fields may repeat.
 //! * A field the decoder reads (any name in the table above, `stream`,
 //!   `data`) appearing twice in one object is [`DecodeError::DuplicateKey`].
 //!   Keys are compared after decoding escapes (`"\u0073"` is `s`).
@@ -52,6 +52,9 @@
 //!   the venue sends them as plain ASCII, and decoding an escape would need a
 //!   copy. A control reply's `msg` and string `id` are returned raw.
 //! * Depth levels are arrays of exactly two strings `[price, qty]`.
+//! * Numbers in skipped fields (and in a raw `result`) are checked against
+//!   the JSON grammar only; their magnitude is never evaluated, so `1e400`
+//!   there is accepted (serde_json would refuse it as beyond `f64`).
 //!
 //! ## Cost
 //!

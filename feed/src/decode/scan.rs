@@ -4,14 +4,14 @@
 //! out spans of the input, never copies.
 //!
 //! It never allocates, never recurses (skipped containers are walked with a
-//! 128-level bit stack; deeper nesting is [`DecodeError::TooDeep`]), and never
+//! 100-level bit stack; deeper nesting is [`DecodeError::TooDeep`]), and never
 //! panics: every read is bounds-checked (`get`), every failure is a
 //! [`DecodeError`].
 
 use super::error::DecodeError;
 
 /// Deepest container nesting accepted inside a skipped value.
-pub(super) const MAX_DEPTH: u32 = 128;
+pub(super) const MAX_DEPTH: u32 = 100;
 
 /// A JSON string as found in the input: the bytes between the quotes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -404,9 +404,30 @@ mod tests {
     #[test]
     fn rejects_invalid_json() {
         for s in [
-            "", "01", "1.", "-", "1e", ".5", "+1", "[1,]", "[1 2]", "{\"a\"}", "{\"a\":1,}", "{1:2}",
-            "[}", "{]", "tru", "nul", "\"abc", "\"\\x\"", "\"\\u12\"", "\"\\ud800\"",
-            "\"\\udc00\"", "\"\\ud800\\u0041\"", "\"a\u{1}b\"", "[[[",
+            "",
+            "01",
+            "1.",
+            "-",
+            "1e",
+            ".5",
+            "+1",
+            "[1,]",
+            "[1 2]",
+            "{\"a\"}",
+            "{\"a\":1,}",
+            "{1:2}",
+            "[}",
+            "{]",
+            "tru",
+            "nul",
+            "\"abc",
+            "\"\\x\"",
+            "\"\\u12\"",
+            "\"\\ud800\"",
+            "\"\\udc00\"",
+            "\"\\ud800\\u0041\"",
+            "\"a\u{1}b\"",
+            "[[[",
         ] {
             // "01": the value "0" ends at 1; the byte after it is the caller's.
             assert!(skip(s) != Ok(s.len()), "{s:?} accepted");
@@ -418,8 +439,12 @@ mod tests {
 
     #[test]
     fn nesting_is_bounded_without_recursion() {
-        let ok = "[".repeat(128) + &"]".repeat(128);
-        assert_eq!(skip(&ok), Ok(256));
+        let ok = "[".repeat(100) + &"]".repeat(100);
+        assert_eq!(skip(&ok), Ok(200));
+        assert_eq!(
+            skip(&("[".repeat(101) + &"]".repeat(101))),
+            Err(DecodeError::TooDeep)
+        );
         let deep = "[".repeat(100_000);
         assert_eq!(skip(&deep), Err(DecodeError::TooDeep));
         let deep_obj = "{\"a\":".repeat(200);

@@ -129,11 +129,17 @@ fn depth_update_levels_and_events() {
         panic!()
     };
     assert_eq!(u.symbol, b"NKNUSDT");
-    assert_eq!((u.first_update_id, u.last_update_id), (499_869_750, 499_869_752));
+    assert_eq!(
+        (u.first_update_id, u.last_update_id),
+        (499_869_750, 499_869_752)
+    );
     assert_eq!(u.bids.len(), 2);
     assert!(u.asks.is_empty());
     let bids: Vec<_> = u.bids.iter().collect();
-    assert_eq!(bids, vec![(p("0.3513"), q("6195")), (p("0.3475"), Qty::ZERO)]);
+    assert_eq!(
+        bids,
+        vec![(p("0.3513"), q("6195")), (p("0.3475"), Qty::ZERO)]
+    );
     let evs: Vec<_> = u.events(InstrumentId(2), Stamps::ZERO).collect();
     assert_eq!(evs.len(), 2);
     let MarketData::DepthLevel(l) = evs[1].data() else {
@@ -157,7 +163,8 @@ fn depth_update_levels_and_events() {
 
 #[test]
 fn partial_depth_takes_its_symbol_from_the_stream_name() {
-    let body = r#"{"lastUpdateId":160,"bids":[["0.0024","10"]],"asks":[["0.0026","100"],["0.0027","1"]]}"#;
+    let body =
+        r#"{"lastUpdateId":160,"bids":[["0.0024","10"]],"asks":[["0.0026","100"],["0.0027","1"]]}"#;
     for wrapped in [
         format!(r#"{{"stream":"bnbbtc@depth5@100ms","data":{body}}}"#),
         format!(r#"{{"data":{body},"stream":"bnbbtc@depth5@100ms"}}"#),
@@ -214,12 +221,19 @@ fn control_messages() {
             msg: br#"Invalid request: \"x\""#
         })
     );
-    assert_eq!(err(r#"{"error":{"code":2},"id":1}"#), DecodeError::MissingField);
-    assert_eq!(err(r#"{"error":{"code":"2","msg":""},"id":1}"#), DecodeError::WrongType);
+    assert_eq!(
+        err(r#"{"error":{"code":2},"id":1}"#),
+        DecodeError::MissingField
+    );
+    assert_eq!(
+        err(r#"{"error":{"code":"2","msg":""},"id":1}"#),
+        DecodeError::WrongType
+    );
     assert_eq!(err(r#"{"error":5,"id":1}"#), DecodeError::WrongType);
     assert_eq!(err(r#"{"result":null,"id":1.5}"#), DecodeError::WrongType);
-    let env = decode(br#"{"stream":"!serverShutdown","data":{"e":"serverShutdown","E":1770123456789}}"#)
-        .unwrap();
+    let env =
+        decode(br#"{"stream":"!serverShutdown","data":{"e":"serverShutdown","E":1770123456789}}"#)
+            .unwrap();
     assert_eq!(
         env.message,
         Decoded::Control(ControlReply::ServerShutdown {
@@ -242,32 +256,101 @@ fn typed_errors() {
         (r#"{"e":"kline","E":1,"k":{}}"#, DecodeError::UnknownEvent),
         (r#"{"e":5}"#, DecodeError::WrongType),
         (r#"{"e":"tr\u0061de"}"#, DecodeError::EscapedString),
-        (r#"{"u":1,"s":"X","b":"1","B":"2","a":"3"}"#, DecodeError::MissingField),
-        (r#"{"u":"1","s":"X","b":"1","B":"2","a":"3","A":"4"}"#, DecodeError::WrongType),
-        (r#"{"u":1,"s":"X","b":1.5,"B":"2","a":"3","A":"4"}"#, DecodeError::WrongType),
-        (r#"{"u":-1,"s":"X","b":"1","B":"2","a":"3","A":"4"}"#, DecodeError::WrongType),
-        (r#"{"u":1e3,"s":"X","b":"1","B":"2","a":"3","A":"4"}"#, DecodeError::WrongType),
-        (r#"{"u":18446744073709551616,"s":"X","b":"1","B":"2","a":"3","A":"4"}"#, DecodeError::NumberOverflow),
-        (r#"{"u":1,"s":"X","b":"1.000000001","B":"2","a":"3","A":"4"}"#, DecodeError::TooManyDecimals),
-        (r#"{"u":1,"s":"X","b":"-1","B":"2","a":"3","A":"4"}"#, DecodeError::BadDecimal),
-        (r#"{"u":1,"s":"X","b":"1e5","B":"2","a":"3","A":"4"}"#, DecodeError::BadDecimal),
-        (r#"{"u":1,"s":"X","b":"","B":"2","a":"3","A":"4"}"#, DecodeError::BadDecimal),
-        (r#"{"u":1,"s":"X","b":"92233720368.54775808","B":"2","a":"3","A":"4"}"#, DecodeError::BadDecimal),
-        (r#"{"u":1,"s":"X","b":"\u0031","B":"2","a":"3","A":"4"}"#, DecodeError::EscapedString),
-        (r#"{"u":1,"s":"X\n","b":"1","B":"2","a":"3","A":"4"}"#, DecodeError::EscapedString),
-        (r#"{"u":1,"u":1,"s":"X","b":"1","B":"2","a":"3","A":"4"}"#, DecodeError::DuplicateKey),
-        (r#"{"u":1,"\u0075":1,"s":"X","b":"1","B":"2","a":"3","A":"4"}"#, DecodeError::DuplicateKey),
-        (r#"{"e":"depthUpdate","E":1,"s":"X","U":1,"u":2,"b":[["1","2","3"]],"a":[]}"#, DecodeError::BadLevel),
-        (r#"{"e":"depthUpdate","E":1,"s":"X","U":1,"u":2,"b":[[1,2]],"a":[]}"#, DecodeError::BadLevel),
-        (r#"{"e":"depthUpdate","E":1,"s":"X","U":1,"u":2,"b":[["1","2"]],"a":[["1","0.123456789"]]}"#, DecodeError::TooManyDecimals),
-        (r#"{"e":"depthUpdate","E":1,"s":"X","U":1,"u":2,"b":[["1","2"],],"a":[]}"#, DecodeError::Malformed),
-        (r#"{"e":"depthUpdate","E":1,"s":"X","U":1,"u":2,"b":{},"a":[]}"#, DecodeError::WrongType),
-        (r#"{"e":"trade","E":1,"s":"X","t":1,"p":"1","q":"1","T":1,"m":"true"}"#, DecodeError::WrongType),
+        (
+            r#"{"u":1,"s":"X","b":"1","B":"2","a":"3"}"#,
+            DecodeError::MissingField,
+        ),
+        (
+            r#"{"u":"1","s":"X","b":"1","B":"2","a":"3","A":"4"}"#,
+            DecodeError::WrongType,
+        ),
+        (
+            r#"{"u":1,"s":"X","b":1.5,"B":"2","a":"3","A":"4"}"#,
+            DecodeError::WrongType,
+        ),
+        (
+            r#"{"u":-1,"s":"X","b":"1","B":"2","a":"3","A":"4"}"#,
+            DecodeError::WrongType,
+        ),
+        (
+            r#"{"u":1e3,"s":"X","b":"1","B":"2","a":"3","A":"4"}"#,
+            DecodeError::WrongType,
+        ),
+        (
+            r#"{"u":18446744073709551616,"s":"X","b":"1","B":"2","a":"3","A":"4"}"#,
+            DecodeError::NumberOverflow,
+        ),
+        (
+            r#"{"u":1,"s":"X","b":"1.000000001","B":"2","a":"3","A":"4"}"#,
+            DecodeError::TooManyDecimals,
+        ),
+        (
+            r#"{"u":1,"s":"X","b":"-1","B":"2","a":"3","A":"4"}"#,
+            DecodeError::BadDecimal,
+        ),
+        (
+            r#"{"u":1,"s":"X","b":"1e5","B":"2","a":"3","A":"4"}"#,
+            DecodeError::BadDecimal,
+        ),
+        (
+            r#"{"u":1,"s":"X","b":"","B":"2","a":"3","A":"4"}"#,
+            DecodeError::BadDecimal,
+        ),
+        (
+            r#"{"u":1,"s":"X","b":"92233720368.54775808","B":"2","a":"3","A":"4"}"#,
+            DecodeError::BadDecimal,
+        ),
+        (
+            r#"{"u":1,"s":"X","b":"\u0031","B":"2","a":"3","A":"4"}"#,
+            DecodeError::EscapedString,
+        ),
+        (
+            r#"{"u":1,"s":"X\n","b":"1","B":"2","a":"3","A":"4"}"#,
+            DecodeError::EscapedString,
+        ),
+        (
+            r#"{"u":1,"u":1,"s":"X","b":"1","B":"2","a":"3","A":"4"}"#,
+            DecodeError::DuplicateKey,
+        ),
+        (
+            r#"{"u":1,"\u0075":1,"s":"X","b":"1","B":"2","a":"3","A":"4"}"#,
+            DecodeError::DuplicateKey,
+        ),
+        (
+            r#"{"e":"depthUpdate","E":1,"s":"X","U":1,"u":2,"b":[["1","2","3"]],"a":[]}"#,
+            DecodeError::BadLevel,
+        ),
+        (
+            r#"{"e":"depthUpdate","E":1,"s":"X","U":1,"u":2,"b":[[1,2]],"a":[]}"#,
+            DecodeError::BadLevel,
+        ),
+        (
+            r#"{"e":"depthUpdate","E":1,"s":"X","U":1,"u":2,"b":[["1","2"]],"a":[["1","0.123456789"]]}"#,
+            DecodeError::TooManyDecimals,
+        ),
+        (
+            r#"{"e":"depthUpdate","E":1,"s":"X","U":1,"u":2,"b":[["1","2"],],"a":[]}"#,
+            DecodeError::Malformed,
+        ),
+        (
+            r#"{"e":"depthUpdate","E":1,"s":"X","U":1,"u":2,"b":{},"a":[]}"#,
+            DecodeError::WrongType,
+        ),
+        (
+            r#"{"e":"trade","E":1,"s":"X","t":1,"p":"1","q":"1","T":1,"m":"true"}"#,
+            DecodeError::WrongType,
+        ),
         (r#"{"stream":"x","data":[1]}"#, DecodeError::NotAnObject),
         (r#"{"data":{"u":1}}"#, DecodeError::MissingField),
         (r#"{"stream":5,"data":{}}"#, DecodeError::WrongType),
-        (r#"{"stream":"a","data":{},"data":{}}"#, DecodeError::DuplicateKey),
-        (r#"{"stream":"a","data":{"e":"kline"}}"#, DecodeError::UnknownEvent),
+        (
+            r#"{"stream":"a","data":{},"data":{}}"#,
+            DecodeError::DuplicateKey,
+        ),
+        (
+            r#"{"stream":"a","data":{"e":"kline"}}"#,
+            DecodeError::UnknownEvent,
+        ),
     ];
     for (input, want) in cases {
         assert_eq!(decode(input.as_bytes()).map(|_| ()), Err(*want), "{input}");

@@ -34,6 +34,8 @@ enum Command {
     /// Run the micro-benchmarks and print their reports.
     #[command(subcommand)]
     Bench(cmd::bench::BenchCommand),
+    /// Decode raw venue messages (one JSON per line) into normalized JSON lines.
+    Decode(cmd::decode::DecodeArgs),
 }
 
 fn main() -> ExitCode {
@@ -42,6 +44,7 @@ fn main() -> ExitCode {
         Command::Journal(c) => cmd::journal::run(c),
         Command::Layout(a) => cmd::layout::run(a),
         Command::Bench(c) => cmd::bench::run(c),
+        Command::Decode(a) => cmd::decode::run(a),
     };
     match result {
         Ok(code) => code,

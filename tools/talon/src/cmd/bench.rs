@@ -9,7 +9,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Args, Subcommand};
-use talon_benches::{JournalBenchConfig, RingBenchConfig};
+use talon_benches::{DecodeBenchConfig, JournalBenchConfig, RingBenchConfig};
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum BenchCommand {
@@ -19,6 +19,22 @@ pub(crate) enum BenchCommand {
     /// Journal append latency and throughput vs raw mmap, write(2) per
     /// record and a SQLite (WAL) insert.
     Journal(JournalArgs),
+    /// Venue message decode: ns per message per kind for Talon's
+    /// zero-allocation decoder vs serde_json + Decimal.
+    Decode(DecodeArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct DecodeArgs {
+    /// Print the report as JSON instead of a table.
+    #[arg(long)]
+    json: bool,
+    /// Messages decoded per case and run.
+    #[arg(long, value_name = "N")]
+    messages: Option<u64>,
+    /// Runs per case (the report shows medians across runs).
+    #[arg(long, value_name = "N")]
+    runs: Option<u32>,
 }
 
 #[derive(Debug, Args)]
@@ -78,6 +94,19 @@ pub(crate) fn run(command: BenchCommand) -> anyhow::Result<ExitCode> {
             }
             (
                 talon_benches::run_journal_bench(&cfg).context("journal benchmark failed")?,
+                a.json,
+            )
+        }
+        BenchCommand::Decode(a) => {
+            let mut cfg = DecodeBenchConfig::default();
+            if let Some(n) = a.messages {
+                cfg.messages = n;
+            }
+            if let Some(r) = a.runs {
+                cfg.runs = r;
+            }
+            (
+                talon_benches::run_decode_bench(&cfg).context("decode benchmark failed")?,
                 a.json,
             )
         }

@@ -1,5 +1,6 @@
 //! The `talon` subcommands, one module each.
 
 pub(crate) mod bench;
+pub(crate) mod decode;
 pub(crate) mod journal;
 pub(crate) mod layout;
