@@ -34,10 +34,11 @@
 //!    full ring, decode errors and anything lost with a dropped connection
 //!    all show up here, and the first three are also reported separately).
 //!
-//! A step is **sustained with zero loss** when the median lost count is 0
-//! and the median delivered rate during the window is at least
-//! [`KEEP_UP`] of the sent rate (the feed kept up in real time instead of
-//! draining a backlog after the pause).
+//! A step is **sustained with zero loss** when the median lost count is 0,
+//! no connection was lost (a simulator closing a slow consumer discards
+//! what it had not written yet), and the median delivered rate during the
+//! window is at least [`KEEP_UP`] of the sent rate (the feed kept up in real
+//! time instead of draining a backlog after the pause).
 //!
 //! # What the latency is
 //!
@@ -51,14 +52,20 @@
 //! the bytes spent in the kernel or the simulator is not included (the
 //! simulator's frames carry no send stamp).
 //!
-//! # Machine
+//! # Machine and layout
 //!
-//! The simulator's threads (source, acceptor, one reader and one writer per
-//! connection) are not pinned and share the machine's cores with the feed
-//! and consumer threads; on a 2-core machine nobody owns a core, so both the
-//! feed and the consumer wait with a backoff strategy (spin → yield → park)
-//! by default rather than busy-spinning, which would starve the simulator.
-//! The report says which layout and idle strategies were used.
+//! On this 2-core machine the simulator, the feed and the consumer cannot
+//! each own a core. By default ([`FeedCores::auto`]) the simulator's
+//! threads (source, acceptor, one reader and one writer per connection) are
+//! confined to the first core — they inherit the affinity of a short-lived
+//! launcher thread — and the feed agent and the consumer share the second,
+//! as in Talon's `shared` layout preset (feed + engine on one core). Neither
+//! busy-spins: both wait with a backoff (spin → yield → park ≤ 50 µs,
+//! [`SHARED_CORE_IDLE`]), so the one that has work gets the core. The
+//! report prints the layout, the idle strategies and each party's CPU share
+//! during the window, so a ceiling can be attributed: the feed thread near
+//! 100 % of a core is the feed's limit; the simulator near 100 % is the
+//! simulator's.
 
 use std::io;
 use std::path::PathBuf;
@@ -111,9 +118,9 @@ pub struct FeedBenchConfig {
     pub ring_capacity: usize,
     /// Symbols the simulator generates and the feed subscribes to.
     pub symbols: Vec<String>,
-    /// `(feed core, consumer core)`. `None`: the first two cores of this
-    /// process's affinity mask (both on the first if there is only one).
-    pub cores: Option<(usize, usize)>,
+    /// Where the simulator, the feed and the consumer run. `None`: chosen
+    /// from this process's affinity mask (see [`FeedCores::auto`]).
+    pub cores: Option<FeedCores>,
     /// Idle strategy of the feed agent's runner.
     pub feed_idle: IdleConfig,
     /// Idle strategy of the consumer thread.
@@ -142,7 +149,7 @@ impl Default for FeedBenchConfig {
     /// about 20–25 s on a 2-core VM.
     fn default() -> Self {
         Self {
-            rates: vec![100_000, 250_000, 500_000, 1_000_000, 2_000_000],
+            rates: vec![250_000, 1_000_000, 2_000_000, 4_000_000, 6_000_000],
             duration: Duration::from_millis(1_000),
             warmup: Duration::from_millis(250),
             runs: 3,
@@ -154,6 +161,46 @@ impl Default for FeedBenchConfig {
             seed: 1,
             connect_timeout: Duration::from_secs(10),
             drain_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Core placement of the three parties (`None` = that party's threads are
+/// not pinned).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FeedCores {
+    /// Every simulator thread (source, acceptor, per-connection reader and
+    /// writer): they are spawned from a short-lived launcher thread pinned
+    /// here and inherit its affinity.
+    pub sim: Option<usize>,
+    /// The feed agent's runner.
+    pub feed: Option<usize>,
+    /// The md ring's consumer.
+    pub consumer: Option<usize>,
+}
+
+impl FeedCores {
+    /// The layout for this machine: with ≥ 2 cores the simulator is confined
+    /// to the first, the feed and the consumer share the second (Talon's
+    /// `shared` preset: feed + engine on one core, nothing else there); with
+    /// one core everything is pinned to it; with none, nothing is pinned.
+    pub fn auto() -> FeedCores {
+        match core_ids().as_slice() {
+            [] => FeedCores {
+                sim: None,
+                feed: None,
+                consumer: None,
+            },
+            [only] => FeedCores {
+                sim: Some(*only),
+                feed: Some(*only),
+                consumer: Some(*only),
+            },
+            [first, second, ..] => FeedCores {
+                sim: Some(*first),
+                feed: Some(*second),
+                consumer: Some(*second),
+            },
         }
     }
 }
@@ -248,6 +295,134 @@ fn consume(
     })
 }
 
+/// Thread names (as `/proc` shows them: at most 15 bytes).
+const FEED_THREAD: &str = "bench-feed";
+const CONSUMER_THREAD: &str = "bench-consumer";
+/// Every simulator thread's name starts with this.
+const SIM_THREAD_PREFIX: &str = "sim-";
+
+/// `USER_HZ`: the unit of `utime`/`stime` in `/proc/*/stat` (100 on every
+/// Linux architecture that exposes it to user space).
+const USER_HZ: f64 = 100.0;
+
+/// CPU time (user + system, in `USER_HZ` ticks) of this process's threads
+/// by thread id, with each thread's name. Empty where `/proc` is missing.
+fn thread_cpu() -> Vec<(u64, String, u64)> {
+    let Ok(dir) = std::fs::read_dir("/proc/self/task") else {
+        return Vec::new();
+    };
+    dir.filter_map(|e| {
+        let e = e.ok()?;
+        let tid: u64 = e.file_name().to_str()?.parse().ok()?;
+        let comm = std::fs::read_to_string(e.path().join("comm")).ok()?;
+        let stat = std::fs::read_to_string(e.path().join("stat")).ok()?;
+        // Fields after the parenthesised name: state (3), …, utime (14),
+        // stime (15).
+        let rest = stat.rsplit_once(')')?.1;
+        let mut f = rest.split_whitespace().skip(11);
+        let utime: u64 = f.next()?.parse().ok()?;
+        let stime: u64 = f.next()?.parse().ok()?;
+        Some((tid, comm.trim().to_owned(), utime + stime))
+    })
+    .collect()
+}
+
+/// `(busy, all)` CPU ticks of the whole machine (`cpu` line of
+/// `/proc/stat`; busy = all − idle − iowait), and this process's ticks
+/// (user + system of `/proc/self/stat`, all its threads, finished ones
+/// included). Zeros where `/proc` is missing.
+fn machine_cpu() -> (u64, u64, u64) {
+    let machine = std::fs::read_to_string("/proc/stat")
+        .ok()
+        .and_then(|s| {
+            let line = s.lines().next()?.strip_prefix("cpu ")?.to_owned();
+            let v: Vec<u64> = line
+                .split_whitespace()
+                .filter_map(|x| x.parse().ok())
+                .collect();
+            let all: u64 = v.iter().sum();
+            let idle = v.get(3).copied().unwrap_or(0) + v.get(4).copied().unwrap_or(0);
+            Some((all - idle, all))
+        })
+        .unwrap_or((0, 0));
+    let process = std::fs::read_to_string("/proc/self/stat")
+        .ok()
+        .and_then(|s| {
+            let rest = s.rsplit_once(')')?.1.to_owned();
+            let mut f = rest.split_whitespace().skip(11);
+            let utime: u64 = f.next()?.parse().ok()?;
+            let stime: u64 = f.next()?.parse().ok()?;
+            Some(utime + stime)
+        })
+        .unwrap_or(0);
+    (machine.0, machine.1, process)
+}
+
+/// CPU counters at one instant.
+#[derive(Clone, Debug, Default)]
+struct CpuSample {
+    threads: Vec<(u64, String, u64)>,
+    machine_busy: u64,
+    machine_all: u64,
+    process: u64,
+}
+
+fn cpu_sample() -> CpuSample {
+    let (machine_busy, machine_all, process) = machine_cpu();
+    CpuSample {
+        threads: thread_cpu(),
+        machine_busy,
+        machine_all,
+        process,
+    }
+}
+
+/// Share of one core each party used between two [`thread_cpu`] samples
+/// (threads present in both), over `secs` of wall time.
+/// (threads present in both), over `secs` of wall time; plus the whole
+/// machine's busy cores and the part of it that was not this process.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+struct CpuShare {
+    feed: f64,
+    consumer: f64,
+    sim: f64,
+    /// Cores the whole machine kept busy.
+    machine: f64,
+    /// Cores busy with other processes (machine − this process).
+    others: f64,
+}
+
+fn cpu_share(a: &CpuSample, b: &CpuSample, secs: f64) -> CpuShare {
+    let mut share = CpuShare::default();
+    if secs <= 0.0 {
+        return share;
+    }
+    let all = b.machine_all.saturating_sub(a.machine_all) as f64;
+    if all > 0.0 {
+        // /proc/stat ticks are summed over every core: scale busy/all back
+        // to cores.
+        let cores = core_ids().len().max(1) as f64;
+        let busy = b.machine_busy.saturating_sub(a.machine_busy) as f64;
+        share.machine = busy / all * cores;
+        let process = b.process.saturating_sub(a.process) as f64 / USER_HZ / secs;
+        share.others = (share.machine - process).max(0.0);
+    }
+    for (tid, name, ticks) in &b.threads {
+        let Some((_, _, before)) = a.threads.iter().find(|(t, _, _)| t == tid) else {
+            continue;
+        };
+        let used = ticks.saturating_sub(*before) as f64 / USER_HZ / secs;
+        if name == FEED_THREAD {
+            share.feed += used;
+        } else if name == CONSUMER_THREAD {
+            share.consumer += used;
+        } else if name.starts_with(SIM_THREAD_PREFIX) {
+            share.sim += used;
+        }
+    }
+    share
+}
+
 /// Counters read at one instant.
 #[derive(Clone, Copy, Debug)]
 struct Snap {
@@ -279,6 +454,8 @@ struct StepRun {
     ring: RunStats,
     /// decode − recv.
     decode: RunStats,
+    /// CPU used during the window, in cores.
+    cpu: CpuShare,
     generated_per_sec: f64,
     sent_per_sec: f64,
     delivered_per_sec: f64,
@@ -298,6 +475,23 @@ struct StepRun {
 impl StepRun {
     fn lost(&self) -> u64 {
         self.sent.saturating_sub(self.delivered)
+    }
+
+    /// Connections lost during the step (the simulator closing a slow
+    /// consumer, or the feed reconnecting): whatever the simulator had not
+    /// written yet is gone, so the step is not loss-free even if every
+    /// written message arrived.
+    fn connection_losses(&self) -> u64 {
+        self.slow_consumer_closes.max(self.reconnects)
+    }
+
+    /// Subscribed messages sent per generated pacing unit.
+    fn sent_share(&self) -> f64 {
+        if self.generated_per_sec > 0.0 {
+            self.sent_per_sec / self.generated_per_sec
+        } else {
+            0.0
+        }
     }
 }
 
@@ -327,15 +521,26 @@ fn instruments(symbols: &[String]) -> Result<InstrumentTable, BenchError> {
     Ok(t)
 }
 
-/// Which cores the feed and the consumer are pinned to.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct Layout {
-    feed: Option<usize>,
-    consumer: Option<usize>,
+/// Starts the simulator from a launcher thread pinned to `core` (if any),
+/// so every thread the simulator spawns inherits that affinity; the
+/// caller's own thread is never re-pinned.
+fn start_sim(cfg: SimConfig, core: Option<usize>) -> Result<SimHandle, BenchError> {
+    let launcher = std::thread::Builder::new()
+        .name("bench-sim-launch".to_owned())
+        .spawn(move || -> Result<SimHandle, BenchError> {
+            if let Some(core) = core {
+                pin_current(core)?;
+            }
+            Simulator::start(cfg).map_err(|e| setup_error("start talon-sim", "127.0.0.1:0", e))
+        })
+        .map_err(|e| BenchError::io("spawn the simulator launcher", "127.0.0.1:0", e))?;
+    launcher.join().map_err(|_| BenchError::ThreadPanicked {
+        case: "simulator launcher",
+    })?
 }
 
 /// Runs one step (one simulator rate) once.
-fn run_step(rate: u64, cfg: &FeedBenchConfig, layout: Layout) -> Result<StepRun, BenchError> {
+fn run_step(rate: u64, cfg: &FeedBenchConfig, layout: FeedCores) -> Result<StepRun, BenchError> {
     let sim_cfg = SimConfig {
         symbols: cfg
             .symbols
@@ -348,8 +553,7 @@ fn run_step(rate: u64, cfg: &FeedBenchConfig, layout: Layout) -> Result<StepRun,
         start_paused: true,
         ..SimConfig::default()
     };
-    let sim =
-        Simulator::start(sim_cfg).map_err(|e| setup_error("start talon-sim", "127.0.0.1:0", e))?;
+    let sim = start_sim(sim_cfg, layout.sim)?;
     let addr = sim.ws_base();
     let table = instruments(&cfg.symbols)?;
     let symbols: Vec<&str> = cfg.symbols.iter().map(String::as_str).collect();
@@ -380,7 +584,7 @@ fn run_step(rate: u64, cfg: &FeedBenchConfig, layout: Layout) -> Result<StepRun,
         let shared = Arc::clone(&shared);
         let idle = cfg.consumer_idle;
         std::thread::Builder::new()
-            .name("bench-md-consumer".to_owned())
+            .name(CONSUMER_THREAD.to_owned())
             .spawn(move || consume(rx, clock, &shared, idle, layout.consumer))
             .map_err(|e| BenchError::io("spawn the consumer thread", &addr, e))?
     };
@@ -389,7 +593,7 @@ fn run_step(rate: u64, cfg: &FeedBenchConfig, layout: Layout) -> Result<StepRun,
         .build()
         .map_err(|_| BenchError::InvalidConfig("feed_idle is not a valid idle strategy"))?;
     let rt = Runtime::new();
-    let runner = AgentRunner::start("feed", agent, feed_idle, layout.feed, &rt)
+    let runner = AgentRunner::start(FEED_THREAD, agent, feed_idle, layout.feed, &rt)
         .map_err(|e| setup_error("start the feed runner", &addr, e))?;
 
     // Connected (the simulator registers the combined stream before its
@@ -412,9 +616,11 @@ fn run_step(rate: u64, cfg: &FeedBenchConfig, layout: Layout) -> Result<StepRun,
     std::thread::sleep(cfg.warmup);
     // Relaxed: see `consume`.
     shared.recording.store(true, Ordering::Relaxed);
+    let cpu0 = cpu_sample();
     let s0 = snapshot(&sim, &feed, &shared);
     std::thread::sleep(cfg.duration);
     let s1 = snapshot(&sim, &feed, &shared);
+    let cpu1 = cpu_sample();
     shared.recording.store(false, Ordering::Relaxed);
 
     // Drain: the generator parks with everything on the simulator's bus;
@@ -461,6 +667,7 @@ fn run_step(rate: u64, cfg: &FeedBenchConfig, layout: Layout) -> Result<StepRun,
     Ok(StepRun {
         ring: RunStats::from_histogram(&out.ring, Some(delivered_per_sec)),
         decode: RunStats::from_histogram(&out.decode, None),
+        cpu: cpu_share(&cpu0, &cpu1, window),
         generated_per_sec: per_sec(s0.sim.generated_messages, s1.sim.generated_messages),
         sent_per_sec: per_sec(sent_of(&s0.sim), sent_of(&s1.sim)),
         delivered_per_sec,
@@ -496,6 +703,9 @@ struct StepSummary {
     generator_overruns: u64,
     ring_full: u64,
     ring_high_water: u64,
+    connection_losses: u64,
+    sent_share: f64,
+    cpu: CpuShare,
 }
 
 impl StepSummary {
@@ -517,13 +727,22 @@ impl StepSummary {
             generator_overruns: u(|r| r.generator_overruns),
             ring_full: u(|r| r.ring_full),
             ring_high_water: u(|r| r.ring_high_water),
+            connection_losses: u(StepRun::connection_losses),
+            sent_share: f(StepRun::sent_share),
+            cpu: CpuShare {
+                feed: f(|r| r.cpu.feed),
+                consumer: f(|r| r.cpu.consumer),
+                sim: f(|r| r.cpu.sim),
+                machine: f(|r| r.cpu.machine),
+                others: f(|r| r.cpu.others),
+            },
             runs,
         }
     }
 
     /// Zero loss and kept up in real time (see the module docs).
     fn sustained(&self) -> bool {
-        self.lost == 0 && self.sent_per_sec > 0.0 && self.kept_up()
+        self.lost == 0 && self.connection_losses == 0 && self.sent_per_sec > 0.0 && self.kept_up()
     }
 
     fn kept_up(&self) -> bool {
@@ -533,29 +752,30 @@ impl StepSummary {
 
 /// `sim 500k/s`, `sim 1.5M/s`.
 fn step_name(rate: u64) -> String {
-    if rate >= 1_000_000 && rate % 100_000 == 0 {
+    if rate >= 1_000_000 && rate.is_multiple_of(100_000) {
         let tenths = rate / 100_000;
-        if tenths % 10 == 0 {
+        if tenths.is_multiple_of(10) {
             format!("sim {}M/s", tenths / 10)
         } else {
             format!("sim {}.{}M/s", tenths / 10, tenths % 10)
         }
-    } else if rate >= 1_000 && rate % 1_000 == 0 {
+    } else if rate >= 1_000 && rate.is_multiple_of(1_000) {
         format!("sim {}k/s", rate / 1_000)
     } else {
         format!("sim {rate}/s")
     }
 }
 
-/// The highest step that was sustained with zero loss.
+/// The sustained zero-loss step that delivered the most messages per
+/// second (on a shared machine a higher nominal step may deliver less).
 fn best_sustained(steps: &[StepSummary]) -> Option<&StepSummary> {
     steps
         .iter()
         .filter(|s| s.sustained())
-        .max_by_key(|s| s.rate)
+        .max_by(|a, b| a.delivered_per_sec.total_cmp(&b.delivered_per_sec))
 }
 
-fn validate(cfg: &FeedBenchConfig) -> Result<Layout, BenchError> {
+fn validate(cfg: &FeedBenchConfig) -> Result<FeedCores, BenchError> {
     if cfg.rates.is_empty() {
         return Err(BenchError::InvalidConfig(
             "rates must list at least one rate",
@@ -588,30 +808,14 @@ fn validate(cfg: &FeedBenchConfig) -> Result<Layout, BenchError> {
     cfg.consumer_idle
         .validate()
         .map_err(|_| BenchError::InvalidConfig("consumer_idle is not a valid idle strategy"))?;
-    match cfg.cores {
-        Some((f, c)) => {
-            check_core(f)?;
-            check_core(c)?;
-            Ok(Layout {
-                feed: Some(f),
-                consumer: Some(c),
-            })
-        }
-        None => match core_ids().as_slice() {
-            [] => Ok(Layout {
-                feed: None,
-                consumer: None,
-            }),
-            [only] => Ok(Layout {
-                feed: Some(*only),
-                consumer: Some(*only),
-            }),
-            [c, f, ..] => Ok(Layout {
-                feed: Some(*f),
-                consumer: Some(*c),
-            }),
-        },
+    let cores = cfg.cores.unwrap_or_else(FeedCores::auto);
+    for core in [cores.sim, cores.feed, cores.consumer]
+        .into_iter()
+        .flatten()
+    {
+        check_core(core)?;
     }
+    Ok(cores)
 }
 
 fn fmt_rate(r: f64) -> String {
@@ -694,7 +898,7 @@ fn sections(steps: &[StepSummary]) -> Vec<Section> {
     vec![ring, decode]
 }
 
-fn notes(cfg: &FeedBenchConfig, layout: Layout, steps: &[StepSummary]) -> Vec<String> {
+fn notes(cfg: &FeedBenchConfig, layout: FeedCores, steps: &[StepSummary]) -> Vec<String> {
     let mut n = vec![
         format!(
             "method: per step a fresh talon-sim (in-process, loopback ws://, seed {}, symbols {}) at the step's rate; the FeedAgent subscribes to bookTicker + trade + aggTrade of every symbol on one combined stream (no depth: each message becomes exactly one TopOfBook/Trade event); {} warm-up, then a {} window; rates are counter deltas over the window",
@@ -705,30 +909,48 @@ fn notes(cfg: &FeedBenchConfig, layout: Layout, steps: &[StepSummary]) -> Vec<St
         ),
         "the step's rate is the simulator's pacing unit (depth diff + bookTicker + trade + aggTrade per generator step, subscribed or not), so the feed receives only part of it: 'sent to the feed' is what the simulator actually wrote to the feed's socket".to_owned(),
         format!(
-            "zero loss: after the window the simulator is paused and the feed drains; lost = sent − delivered over the whole step (conflated top-of-book, trades refused by a full ring, decode errors and anything lost with a dropped connection all count); a step is sustained when the median lost is 0 and the median delivered rate is ≥ {:.0}% of the sent rate",
+            "zero loss: after the window the simulator is paused and the feed drains; lost = sent − delivered over the whole step (conflated top-of-book, trades refused by a full ring and decode errors all count); a step is sustained when the median lost is 0, no connection was lost (a simulator closing a slow consumer discards what it had not yet written) and the median delivered rate is ≥ {:.0}% of the sent rate",
             KEEP_UP * 100.0
         ),
         "latency: stamps.recv = the feed's socket read that completed the message returned; the consumer reads the same MonotonicClock when it pops the event, so now − recv = rest of the read batch + decode + conflator + ring push + one ring hop + the consumer's polling delay; kernel and simulator time are not included (frames carry no send stamp)".to_owned(),
         format!(
-            "layout: feed agent (AgentRunner) on {}, md consumer on {}, idle {} / {}; md ring capacity {}; the simulator's threads (source, acceptor, per-connection reader and writer) are unpinned and share the machine's {} core(s) with them, so nobody busy-spins",
+            "layout on this {}-core machine: simulator threads (source, acceptor, per-connection reader and writer) on {}, feed agent (AgentRunner) on {}, md consumer on {}; idle feed {} / consumer {}; md ring capacity {}",
+            core_ids().len(),
+            fmt_core(layout.sim),
             fmt_core(layout.feed),
             fmt_core(layout.consumer),
             cfg.feed_idle.to_toml_inline(),
             cfg.consumer_idle.to_toml_inline(),
             cfg.ring_capacity,
-            core_ids().len(),
         ),
         format!(
             "runs interleaved (run 1 of every step, then run 2, …); every number is the median across {} runs",
             cfg.runs
         ),
     ];
+    // The share of generated pacing units that are subscribed messages is a
+    // property of the generator; the lowest step shows it undisturbed.
+    let base_share = steps.first().map_or(0.0, |s| s.sent_share);
     for s in steps {
+        let writer_behind = base_share > 0.0 && s.sent_share < 0.9 * base_share;
+        let verdict = if s.sustained() {
+            "sustained, zero loss"
+        } else if s.lost > 0 || s.connection_losses > 0 {
+            "LOSS"
+        } else {
+            "no loss but fell behind (drained after the pause)"
+        };
         n.push(format!(
-            "{}: generated {}, sent {}, delivered {}; whole step: lost {}, conflated {}, trades dropped {}, decode errors {}, reconnects {}, slow-consumer closes {}, generator overruns {}, md ring full {} (high water {}) — {}",
+            "{}: generated {}, sent {} ({:.1}% of generated{}), delivered {}; whole step: lost {}, conflated {}, trades dropped {}, decode errors {}, reconnects {}, slow-consumer closes {}, generator overruns {}, md ring full {} (high water {}); CPU in the window (% of one core): feed {:.0}%, consumer {:.0}%, simulator {:.0}%, other processes {:.0}%, machine {:.0}% of {} — {}",
             s.name,
             fmt_rate(s.generated_per_sec),
             fmt_rate(s.sent_per_sec),
+            s.sent_share * 100.0,
+            if writer_behind {
+                ": the simulator's writer is behind its generator"
+            } else {
+                ""
+            },
             fmt_rate(s.delivered_per_sec),
             s.lost,
             s.conflated,
@@ -739,27 +961,26 @@ fn notes(cfg: &FeedBenchConfig, layout: Layout, steps: &[StepSummary]) -> Vec<St
             s.generator_overruns,
             s.ring_full,
             s.ring_high_water,
-            if s.sustained() {
-                "sustained, zero loss"
-            } else if s.lost > 0 {
-                "LOSS"
-            } else {
-                "no loss but fell behind (drained after the pause)"
-            },
+            s.cpu.feed * 100.0,
+            s.cpu.consumer * 100.0,
+            s.cpu.sim * 100.0,
+            s.cpu.others * 100.0,
+            s.cpu.machine * 100.0,
+            core_ids().len() * 100,
+            verdict,
         ));
     }
+    let ceiling = steps.iter().map(|s| s.sent_per_sec).fold(0.0, f64::max);
+    let all_sustained = steps.iter().all(StepSummary::sustained);
     match (best_sustained(steps), steps.last()) {
-        (Some(b), Some(top)) if b.rate == top.rate => {
-            let ceiling = steps.iter().map(|s| s.sent_per_sec).fold(0.0, f64::max);
-            n.push(format!(
-                "the feed kept up with every step: its limit was not reached; the highest rate the simulator delivered was {} (sim generated {} of the nominal {}) — the simulator, not the feed, is the ceiling of this run",
-                fmt_rate(ceiling),
-                fmt_rate(top.generated_per_sec),
-                fmt_rate(top.rate as f64),
-            ));
-        }
+        (Some(_), Some(top)) if all_sustained => n.push(format!(
+            "the feed kept up with every step, so its own limit was not reached: the most the simulator sent was {} — at that step the feed thread used {:.0}% and the simulator {:.0}% of a core",
+            fmt_rate(ceiling),
+            top.cpu.feed * 100.0,
+            top.cpu.sim * 100.0,
+        )),
         (Some(b), _) => n.push(format!(
-            "highest sustained zero-loss step: {} ({} into the md ring); steps above it lost or fell behind",
+            "best sustained zero-loss step: {} ({} into the md ring); other steps lost messages or fell behind (see their CPU shares for which side saturated: the feed thread near 100% = the feed's limit, the simulator near 100% = the simulator's)",
             b.name,
             fmt_rate(b.delivered_per_sec)
         )),
@@ -774,6 +995,12 @@ fn notes(cfg: &FeedBenchConfig, layout: Layout, steps: &[StepSummary]) -> Vec<St
             ));
         }
     }
+    n.push(
+        "backpressure: the consumer drains faster than the feed fills the ring, so past the feed's limit the backlog builds in the socket and the simulator (which closes a client lagging by 64 MiB) rather than in the md ring: conflation (ring full) stays at 0 unless the ring's consumer is the slow side".to_owned(),
+    );
+    n.push(format!(
+        "CPU shares: user + system time of each thread from /proc/self/task/*/stat over the window (10 ms resolution; the simulator's threads are those named {SIM_THREAD_PREFIX}*); machine = busy time from /proc/stat; other processes = machine − this process (this machine is shared: other work running during a step lowers its numbers)"
+    ));
     n
 }
 
@@ -855,7 +1082,8 @@ mod tests {
         assert_eq!(best_sustained(&steps[2..]), None);
         let n = notes(
             &FeedBenchConfig::default(),
-            Layout {
+            FeedCores {
+                sim: None,
                 feed: None,
                 consumer: None,
             },
@@ -867,8 +1095,39 @@ mod tests {
         );
         assert!(
             n.iter()
-                .any(|l| l.contains("highest sustained zero-loss step: sim 200/s"))
+                .any(|l| l.contains("best sustained zero-loss step: sim 200/s"))
         );
+    }
+
+    #[test]
+    fn thread_cpu_sees_named_threads_and_attributes_them() {
+        let (tx, rx) = std::sync::mpsc::channel::<()>();
+        let t = std::thread::Builder::new()
+            .name("sim-cpu-probe".to_owned())
+            .spawn(move || rx.recv())
+            .expect("spawn probe");
+        let a = cpu_sample();
+        assert!(
+            a.threads.iter().any(|(_, name, _)| name == "sim-cpu-probe"),
+            "{:?}",
+            a.threads
+        );
+        assert!(a.machine_all >= a.machine_busy);
+        // The same sample twice: nothing elapsed, every share is zero.
+        let none = cpu_share(&a, &a, 1.0);
+        assert_eq!((none.feed, none.consumer, none.sim), (0.0, 0.0, 0.0));
+        // One more tick on the probe is attributed to the simulator.
+        let mut b = a.clone();
+        for (_, name, ticks) in &mut b.threads {
+            if name == "sim-cpu-probe" {
+                *ticks += 10;
+            }
+        }
+        let share = cpu_share(&a, &b, 1.0);
+        assert!((share.sim - 0.1).abs() < 1e-9, "{share:?}");
+        assert_eq!(share.feed, 0.0);
+        drop(tx);
+        t.join().expect("probe thread").ok();
     }
 
     #[test]
@@ -905,7 +1164,11 @@ mod tests {
             );
         }
         let missing_core = FeedBenchConfig {
-            cores: Some((0, 100_000)),
+            cores: Some(FeedCores {
+                sim: None,
+                feed: Some(0),
+                consumer: Some(100_000),
+            }),
             ..FeedBenchConfig::default()
         };
         assert!(matches!(
