@@ -32,6 +32,7 @@
 
 pub mod decode;
 pub mod error;
+pub mod feed;
 pub mod journal;
 pub mod machine;
 pub mod report;
@@ -39,6 +40,7 @@ pub mod ring;
 
 pub use decode::{DecodeBenchConfig, run_decode_bench};
 pub use error::BenchError;
+pub use feed::{FeedBenchConfig, run_feed_bench};
 pub use journal::{JournalBenchConfig, run_journal_bench};
 pub use report::BenchReport;
 pub use ring::{RingBenchConfig, run_ring_bench};
