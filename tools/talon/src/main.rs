@@ -31,6 +31,10 @@ enum Command {
     Journal(cmd::journal::JournalCommand),
     /// Resolve and validate a thread layout (agents → threads → cores).
     Layout(cmd::layout::LayoutArgs),
+    /// Run the Binance-compatible exchange simulator on loopback.
+    Sim(cmd::sim::SimArgs),
+    /// Watch the live market-data feed (top of book, rates, book health).
+    Watch(cmd::watch::WatchArgs),
     /// Run the micro-benchmarks and print their reports.
     #[command(subcommand)]
     Bench(cmd::bench::BenchCommand),
@@ -45,6 +49,8 @@ fn main() -> ExitCode {
         Command::Layout(a) => cmd::layout::run(a),
         Command::Bench(c) => cmd::bench::run(c),
         Command::Decode(a) => cmd::decode::run(a),
+        Command::Sim(a) => cmd::sim::run(a),
+        Command::Watch(a) => cmd::watch::run(a),
     };
     match result {
         Ok(code) => code,

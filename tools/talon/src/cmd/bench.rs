@@ -9,7 +9,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Args, Subcommand};
-use talon_benches::{DecodeBenchConfig, JournalBenchConfig, RingBenchConfig};
+use talon_benches::{DecodeBenchConfig, FeedBenchConfig, JournalBenchConfig, RingBenchConfig};
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum BenchCommand {
@@ -22,6 +22,25 @@ pub(crate) enum BenchCommand {
     /// Venue message decode: ns per message per kind for Talon's
     /// zero-allocation decoder vs serde_json + Decimal.
     Decode(DecodeArgs),
+    /// Feed throughput: the highest rate from the simulator over loopback
+    /// into the md ring with zero loss, and socket read → event latency.
+    Feed(FeedArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct FeedArgs {
+    /// Print the report as JSON instead of a table.
+    #[arg(long)]
+    json: bool,
+    /// Simulator rates to step through, messages/s (comma-separated).
+    #[arg(long, value_delimiter = ',', value_name = "N,N,…")]
+    rates: Option<Vec<u64>>,
+    /// Measured seconds per rate step.
+    #[arg(long, value_name = "SECS")]
+    duration: Option<u64>,
+    /// Runs per step (the report shows medians across runs).
+    #[arg(long, value_name = "N")]
+    runs: Option<u32>,
 }
 
 #[derive(Debug, Args)]
@@ -107,6 +126,23 @@ pub(crate) fn run(command: BenchCommand) -> anyhow::Result<ExitCode> {
             }
             (
                 talon_benches::run_decode_bench(&cfg).context("decode benchmark failed")?,
+                a.json,
+            )
+        }
+        BenchCommand::Feed(a) => {
+            let mut cfg = FeedBenchConfig::default();
+            if let Some(rates) = a.rates {
+                anyhow::ensure!(!rates.is_empty(), "--rates: give at least one rate");
+                cfg.rates = rates;
+            }
+            if let Some(secs) = a.duration {
+                cfg.duration = std::time::Duration::from_secs(secs.max(1));
+            }
+            if let Some(r) = a.runs {
+                cfg.runs = r;
+            }
+            (
+                talon_benches::run_feed_bench(&cfg).context("feed benchmark failed")?,
                 a.json,
             )
         }

@@ -4,3 +4,5 @@ pub(crate) mod bench;
 pub(crate) mod decode;
 pub(crate) mod journal;
 pub(crate) mod layout;
+pub(crate) mod sim;
+pub(crate) mod watch;
