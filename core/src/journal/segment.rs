@@ -267,6 +267,37 @@ impl MappedSegment {
         })
     }
 
+    /// Maps an existing segment for the periodic flusher: the file is opened
+    /// **read-write** and mapped `PROT_READ`, `MAP_SHARED`, not pre-faulted.
+    ///
+    /// Read-write matters: Linux only keeps `VM_SHARED` on a shared mapping of
+    /// a file opened with write access, and `msync` only syncs `VM_SHARED`
+    /// mappings. Through a mapping of a read-only descriptor `msync(MS_SYNC)`
+    /// succeeds and writes nothing back. Through this one it is
+    /// `vfs_fsync_range(file, range, datasync)`: it writes back every dirty
+    /// page of the file in the range, whichever mapping dirtied it, and waits.
+    /// (`fdatasync` would write the whole file, including pages pre-faulted
+    /// for write far ahead of the cursor; `sync_file_range` alone does not
+    /// flush the disk cache or metadata.) Never written through.
+    pub(crate) fn open_flush(index: u64, path: &Path) -> Result<Self, JournalError> {
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(path)
+            .map_err(|e| JournalError::io(path, e))?;
+        let len = file_len(&file, path)?;
+        check_file_len(index, len)?;
+        let map = MmapOptions::new()
+            .map_raw_read_only(&file)
+            .map_err(|e| JournalError::io(path, e))?;
+        Ok(Self {
+            index,
+            path: path.to_path_buf(),
+            map,
+            writable: false,
+        })
+    }
+
     /// Maps an existing segment read-write for the writer, pre-faulted.
     pub(crate) fn open_write(
         index: u64,

@@ -48,10 +48,12 @@
 //!   the kernel), not power loss. Call [`JournalWriter::sync`] at shutdown.
 //! * `Periodic { interval }`: a flusher thread wakes every `interval`, reads
 //!   the write position the writer published (`Release`/`Acquire`) and
-//!   `msync(MS_SYNC)`s the newly written range through its own mapping
-//!   (msync of a shared file mapping syncs the file range, whichever mapping
-//!   it goes through). `append` never blocks. `MS_ASYNC` is not used: on Linux
-//!   it does nothing.
+//!   `msync(MS_SYNC)`s the newly written range through its own `PROT_READ`
+//!   mapping of the file **opened read-write** (on Linux that is
+//!   `vfs_fsync_range` of the file range, whichever mapping dirtied the pages;
+//!   through a mapping of a read-only descriptor `msync` succeeds and writes
+//!   nothing back, see `MappedSegment::open_flush`). `append` never blocks.
+//!   `MS_ASYNC` is not used: on Linux it does nothing.
 //! * `EveryRecord`: `append` `msync`s the record's pages before returning.
 //!   A blocking syscall per record: the operator opts into it.
 //!
@@ -889,8 +891,9 @@ fn run_preparer(shared: &Shared) {
     }
 }
 
-/// The periodic flusher: every `interval`, `msync`s the range written since
-/// its last round, through its own read-only mapping of each segment.
+/// The periodic flusher: every `interval`, `msync(MS_SYNC)`s the range
+/// written since its last round, through its own `PROT_READ` mapping of each
+/// segment file opened read-write (`MappedSegment::open_flush`).
 fn run_flusher(shared: &Shared, interval: Duration) {
     // Acquire: pairs with the writer's Release stores of `committed`.
     let (mut done_index, mut done_pos) = unpack(shared.committed.load(Ordering::Acquire));
@@ -928,7 +931,9 @@ fn flush_span(
     loop {
         if current.as_ref().is_none_or(|m| m.index != index) {
             let path = segment_path(&shared.dir, index);
-            *current = Some(MappedSegment::open_read(index, &path)?);
+            // Read-write descriptor: `msync` through a mapping of a read-only
+            // one writes nothing back (see `MappedSegment::open_flush`).
+            *current = Some(MappedSegment::open_flush(index, &path)?);
         }
         let Some(seg) = current.as_ref() else {
             return Ok(());
