@@ -28,7 +28,14 @@ struct Follower {
     pos: usize,
     /// The sequence the record at `pos` must carry.
     expected: u64,
+    /// Consecutive polls that found nothing new (tailers), to check for a
+    /// removed segment now and then.
+    idle: u32,
 }
+
+/// A tailer idle in a segment it has read nothing from checks every this
+/// many idle polls whether the file was removed (one `stat`).
+const UNLINK_CHECK_EVERY: u32 = 64;
 
 impl Follower {
     fn new(dir: &Path, from_seq: u64) -> Self {
@@ -38,12 +45,20 @@ impl Follower {
             seg: None,
             pos: SEGMENT_HEADER_LEN,
             expected: 0,
+            idle: 0,
         }
     }
 
     /// Finds the segment holding `from_seq` (the last activated segment whose
     /// first sequence is not after it, or the first one if all are).
     /// `Ok(false)` if there is no activated segment yet.
+    ///
+    /// If that segment holds no record yet, the walk starts in the one before
+    /// it instead (skipping records before `from_seq`): after a crash
+    /// between activating segment k+1 and sealing k, k+1 is empty and the
+    /// next writer removes it, continues in k and creates a new k+1; a
+    /// tailer that had settled in the removed k+1 would wait there forever.
+    /// From k it follows whatever the writer does.
     fn locate(&mut self, missing_dir_is_empty: bool) -> Result<bool, JournalError> {
         let files = match list_segments(&self.dir) {
             Ok(files) => files,
@@ -55,12 +70,13 @@ impl Follower {
             Err(e) => return Err(e),
         };
         let mut chosen: Option<(MappedSegment, u64)> = None;
+        let mut before: Option<(MappedSegment, u64)> = None;
         for (index, path) in files {
             let seg = MappedSegment::open_read(index, &path)?;
             match seg.header() {
                 HeaderState::Valid(h) if h.index == index => {
                     if chosen.is_none() || h.first_seq <= self.from_seq {
-                        chosen = Some((seg, h.first_seq));
+                        before = chosen.replace((seg, h.first_seq));
                     } else {
                         break;
                     }
@@ -75,6 +91,12 @@ impl Follower {
                 HeaderState::Spare => break,
             }
         }
+        if let Some((seg, _)) = &chosen
+            && seg.read_slot(SEGMENT_HEADER_LEN) == Slot::Empty
+            && before.is_some()
+        {
+            chosen = before;
+        }
         Ok(match chosen {
             Some((seg, first_seq)) => {
                 self.seg = Some(seg);
@@ -88,7 +110,10 @@ impl Follower {
 
     /// The next committed record at or after `from_seq`, or `None` if nothing
     /// more is committed yet.
-    fn advance(&mut self, missing_dir_is_empty: bool) -> Result<Option<RecordMeta>, JournalError> {
+    /// `follow`: a tailer (the directory may not exist yet; an idle tailer
+    /// re-locates if its segment was removed).
+    fn advance(&mut self, follow: bool) -> Result<Option<RecordMeta>, JournalError> {
+        let missing_dir_is_empty = follow;
         loop {
             if self.seg.is_none() && !self.locate(missing_dir_is_empty)? {
                 return Ok(None);
@@ -97,8 +122,23 @@ impl Follower {
                 return Ok(None);
             };
             match seg.read_slot(self.pos) {
-                Slot::Empty => return Ok(None),
+                Slot::Empty => {
+                    // A tailer still waiting for the first record of its
+                    // segment checks now and then that the file was not
+                    // removed under it (see `locate`); if so, it finds its
+                    // place again from the next sequence it needs.
+                    if follow && self.pos == SEGMENT_HEADER_LEN {
+                        self.idle = self.idle.wrapping_add(1);
+                        if self.idle.is_multiple_of(UNLINK_CHECK_EVERY) && seg.unlinked() {
+                            self.from_seq = self.from_seq.max(self.expected);
+                            self.seg = None;
+                            continue;
+                        }
+                    }
+                    return Ok(None);
+                }
                 Slot::Record(meta) => {
+                    self.idle = 0;
                     if meta.seq != self.expected {
                         return Err(JournalError::Corrupt {
                             segment: seg.index,
