@@ -95,11 +95,8 @@ fn open_from_pinned_thread(
 
 #[test]
 fn helper_threads_leave_the_openers_core() {
-    let main_status = std::fs::read_to_string(format!(
-        "/proc/self/task/{}/status",
-        std::process::id()
-    ))
-    .unwrap();
+    let main_status =
+        std::fs::read_to_string(format!("/proc/self/task/{}/status", std::process::id())).unwrap();
     let process_cpus = allowed(&main_status);
     if process_cpus.len() < 2 {
         eprintln!("skipped: this process may run on one CPU only ({process_cpus:?})");

@@ -70,7 +70,10 @@ fn periodic_flusher_leaves_no_dirty_page_behind() {
     fill(&mut w);
     let file = control.path().join("00000000000000000000.journal");
     let (kb, vmas) = dirty_kb(&file);
-    assert!(vmas >= 1, "the writer's mapping of {file:?} is not in smaps");
+    assert!(
+        vmas >= 1,
+        "the writer's mapping of {file:?} is not in smaps"
+    );
     assert!(kb >= 4, "appends dirtied nothing? {kb} kB");
     drop(w);
 

@@ -86,7 +86,9 @@ fn an_activated_segment_that_was_in_place_is_never_replaced() {
     fs::write(seg_path(dir.path(), 1), b).unwrap();
     let mut failed = 0;
     for _ in 0..PER_SEGMENT + 5 {
-        if w.append(RecordKind::Blob, 1, Nanos(0), &[1; PAYLOAD]).is_err() {
+        if w.append(RecordKind::Blob, 1, Nanos(0), &[1; PAYLOAD])
+            .is_err()
+        {
             failed += 1;
         }
     }

@@ -71,7 +71,11 @@ fn verify_during_live_appends_never_reports_damage() {
     // Relaxed: see above; the join orders everything after.
     stop.store(true, Ordering::Relaxed);
     let w = writer.join().unwrap();
-    assert!(w.stats().rolls > 10, "the writer hardly rolled: {:?}", w.stats());
+    assert!(
+        w.stats().rolls > 10,
+        "the writer hardly rolled: {:?}",
+        w.stats()
+    );
     let appended = w.next_seq() - 1;
     drop(w);
     assert!(rounds > 0);
@@ -99,7 +103,10 @@ fn quiescent_journal_with_a_torn_tail_still_reports_it() {
     let v = verify(dir.path()).unwrap();
     assert!(!v.live_writer);
     assert_eq!(v.corruption, None);
-    assert_eq!(v.torn_tail.map(|t| (t.offset, t.bytes)), Some((at as u64, 40)));
+    assert_eq!(
+        v.torn_tail.map(|t| (t.offset, t.bytes)),
+        Some((at as u64, 40))
+    );
     let json = serde_json::to_string(&v).unwrap();
     assert!(json.contains("\"live_writer\":false"), "{json}");
 }

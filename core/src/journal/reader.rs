@@ -303,3 +303,63 @@ impl JournalTailer {
         self.follower.expected.max(self.follower.from_seq)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::clock::Nanos;
+    use crate::journal::{JournalConfig, JournalWriter, RecordKind};
+
+    /// 56-byte frames in 8 KiB segments.
+    const PER: u64 = (8192 - 64 - 8) / 56;
+
+    fn config(dir: &Path) -> JournalConfig {
+        let mut c = JournalConfig::new(dir);
+        c.segment_size = 8192;
+        c
+    }
+
+    #[test]
+    fn idle_tailer_in_a_removed_segment_finds_its_place_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut w, _) = JournalWriter::open(config(dir.path())).unwrap();
+        for _ in 0..=PER {
+            w.append(RecordKind::Blob, 1, Nanos(0), &[1; 24]).unwrap();
+        }
+        drop(w);
+        // Crash mid-roll: segment 0 unsealed, segment 1 activated but empty.
+        let eos = SEGMENT_HEADER_LEN + PER as usize * 56;
+        let p0 = segment_path(dir.path(), 0);
+        let mut b = std::fs::read(&p0).unwrap();
+        b[eos..eos + 8].fill(0);
+        std::fs::write(&p0, b).unwrap();
+        let p1 = segment_path(dir.path(), 1);
+        let mut b = std::fs::read(&p1).unwrap();
+        b[SEGMENT_HEADER_LEN..SEGMENT_HEADER_LEN + 56].fill(0);
+        std::fs::write(&p1, b).unwrap();
+
+        // A tailer that settled in segment 1 anyway (as `locate` used to).
+        let mut follower = Follower::new(dir.path(), PER + 1);
+        follower.seg = Some(MappedSegment::open_read(1, &p1).unwrap());
+        follower.expected = PER + 1;
+        let mut tailer = JournalTailer { follower };
+        assert_eq!(tailer.poll(10, |_| {}).unwrap(), 0);
+
+        // The next writer removes segment 1, continues in 0 and rolls into a
+        // new segment 1.
+        let (mut w, report) = JournalWriter::open(config(dir.path())).unwrap();
+        assert!(report.spares_removed >= 1);
+        for _ in 0..3 {
+            w.append(RecordKind::Blob, 1, Nanos(0), &[2; 24]).unwrap();
+        }
+        let mut seen = Vec::new();
+        for _ in 0..10 * UNLINK_CHECK_EVERY {
+            tailer.poll(10, |r| seen.push(r.seq)).unwrap();
+            if seen.len() == 3 {
+                break;
+            }
+        }
+        assert_eq!(seen, [PER + 1, PER + 2, PER + 3]);
+    }
+}

@@ -188,7 +188,17 @@ pub(crate) enum ScanMode {
 /// Scans `dir`. Never modifies anything.
 pub(crate) fn scan(dir: &Path, mode: ScanMode) -> Result<Scan, JournalError> {
     let live = mode == ScanMode::Live;
-    let files = list_segments(dir)?;
+    let mut files = list_segments(dir)?;
+    if live && let (Some(&(first, _)), Some(&(last, _))) = (files.first(), files.last()) {
+        // `readdir` is no snapshot: a segment renamed into place while it ran
+        // may be missing from the listing although a later one is in it. A
+        // live writer creates segments in index order and never removes one,
+        // so look each index up by name instead (a gap left is a real one).
+        files = (first..=last)
+            .map(|i| (i, segment_path(dir, i)))
+            .filter(|(_, p)| p.exists())
+            .collect();
+    }
     let mut out = Scan {
         summaries: Vec::with_capacity(files.len()),
         records: 0,

@@ -379,7 +379,7 @@ pub struct JournalWriter {
     _lock: File,
     /// Test-only fault injection (see `fault_point!`).
     #[cfg(test)]
-    fault: Option<Fault>,
+    fault: Option<FailMsync>,
     /// Not `Sync`: all mutation goes through `&mut self` anyway, but sharing
     /// a writer between threads is never what the caller meant.
     _not_sync: PhantomData<Cell<()>>,
@@ -421,13 +421,13 @@ impl Drop for ZeroOnUnwind {
 /// Test-only points where a unit test can make the next step fail once.
 #[cfg(test)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Fault {
+enum FailMsync {
     /// The per-record `msync` under `EveryRecord`.
-    RecordFlush,
+    Record,
     /// The `msync` of the next segment's header in a roll (`EveryRecord`).
-    HeaderFlush,
+    Header,
     /// The `msync` of the end marker in a roll (`EveryRecord`).
-    MarkerFlush,
+    Marker,
 }
 
 /// `Err` once if a unit test armed `$point` on `$w`; `Ok(())` otherwise
@@ -435,7 +435,7 @@ enum Fault {
 macro_rules! fault_point {
     ($w:expr, $point:ident) => {{
         #[cfg(test)]
-        let r = if $w.fault == Some(Fault::$point) {
+        let r = if $w.fault == Some(FailMsync::$point) {
             $w.fault = None;
             Err(std::io::Error::other(concat!(
                 "injected fault: ",
@@ -679,7 +679,7 @@ impl JournalWriter {
                 // msync must not read as "not appended" (a retry would
                 // duplicate it), hence NotDurable with the sequence.
                 if let Err(source) =
-                    fault_point!(self, RecordFlush).and_then(|()| self.seg.msync(start, aligned))
+                    fault_point!(self, Record).and_then(|()| self.seg.msync(start, aligned))
                 {
                     return Err(JournalError::NotDurable {
                         seq,
@@ -802,7 +802,7 @@ impl JournalWriter {
     /// redo it: storing the marker again stores the same bytes.
     fn seal(&mut self, next: &MappedSegment) -> Result<(), JournalError> {
         if self.sync == SyncPolicy::EveryRecord {
-            fault_point!(self, HeaderFlush)
+            fault_point!(self, Header)
                 .and_then(|()| next.msync(0, SEGMENT_HEADER_LEN))
                 .map_err(|e| JournalError::io(&next.path, e))?;
         }
@@ -825,7 +825,7 @@ impl JournalWriter {
             len_word.store(END_OF_SEGMENT_LEN.to_le(), Ordering::Release);
         }
         if self.sync == SyncPolicy::EveryRecord {
-            fault_point!(self, MarkerFlush)
+            fault_point!(self, Marker)
                 .and_then(|()| self.seg.msync(at, END_MARKER_LEN))
                 .map_err(|e| JournalError::io(&self.seg.path, e))?;
         }
@@ -1027,9 +1027,8 @@ fn helper_cpu_set(cpus: Option<&[usize]>) -> libc::cpu_set_t {
     }
     // SAFETY: `getpid` has no preconditions; the main thread's id is the
     // process id. `set` is valid for writes of the size passed.
-    let rc = unsafe {
-        libc::sched_getaffinity(libc::getpid(), std::mem::size_of_val(&set), &mut set)
-    };
+    let rc =
+        unsafe { libc::sched_getaffinity(libc::getpid(), std::mem::size_of_val(&set), &mut set) };
     if rc != 0 {
         for cpu in 0..CPU_SET_BITS {
             // SAFETY: `cpu < CPU_SETSIZE`.
@@ -1056,8 +1055,7 @@ fn spawn_helper(
         .spawn(move || {
             // SAFETY: `cpus` is a valid `cpu_set_t` of the size passed; pid 0
             // is the calling thread.
-            let rc =
-                unsafe { libc::sched_setaffinity(0, std::mem::size_of_val(&cpus), &cpus) };
+            let rc = unsafe { libc::sched_setaffinity(0, std::mem::size_of_val(&cpus), &cpus) };
             let pinned = if rc == 0 {
                 Ok(())
             } else {
@@ -1397,16 +1395,24 @@ mod tests {
     fn failed_record_msync_reports_the_committed_seq() {
         let dir = tempfile::tempdir().unwrap();
         let (mut w, _) = JournalWriter::open(every_record(dir.path(), true)).unwrap();
-        assert_eq!(w.append(RecordKind::Blob, 1, Nanos(0), &[1; 24]).unwrap(), 1);
-        w.fault = Some(Fault::RecordFlush);
-        let err = w.append(RecordKind::Blob, 1, Nanos(0), &[2; 24]).unwrap_err();
+        assert_eq!(
+            w.append(RecordKind::Blob, 1, Nanos(0), &[1; 24]).unwrap(),
+            1
+        );
+        w.fault = Some(FailMsync::Record);
+        let err = w
+            .append(RecordKind::Blob, 1, Nanos(0), &[2; 24])
+            .unwrap_err();
         assert!(
             matches!(err, JournalError::NotDurable { seq: 2, .. }),
             "{err:?}"
         );
         // Committed: the caller does not append it again, the next one is 3.
         assert_eq!(w.next_seq(), 3);
-        assert_eq!(w.append(RecordKind::Blob, 1, Nanos(0), &[3; 24]).unwrap(), 3);
+        assert_eq!(
+            w.append(RecordKind::Blob, 1, Nanos(0), &[3; 24]).unwrap(),
+            3
+        );
         w.sync().unwrap();
         drop(w);
         assert_eq!(read_all(dir.path()), [1, 2, 3]);
@@ -1415,10 +1421,10 @@ mod tests {
     #[test]
     fn a_roll_that_fails_after_activating_is_retried_cleanly() {
         for (fault, background) in [
-            (Fault::HeaderFlush, true),
-            (Fault::HeaderFlush, false),
-            (Fault::MarkerFlush, true),
-            (Fault::MarkerFlush, false),
+            (FailMsync::Header, true),
+            (FailMsync::Header, false),
+            (FailMsync::Marker, true),
+            (FailMsync::Marker, false),
         ] {
             let dir = tempfile::tempdir().unwrap();
             let (mut w, _) = JournalWriter::open(every_record(dir.path(), background)).unwrap();
@@ -1429,7 +1435,9 @@ mod tests {
             w.fault = Some(fault);
             // This append needs the roll, which fails after activating
             // segment 1: nothing appended, a plain I/O error.
-            let err = w.append(RecordKind::Blob, 1, Nanos(0), &[8; 24]).unwrap_err();
+            let err = w
+                .append(RecordKind::Blob, 1, Nanos(0), &[8; 24])
+                .unwrap_err();
             assert!(matches!(err, JournalError::Io { .. }), "{fault:?}: {err:?}");
             assert_eq!(w.next_seq(), PER + 1, "{fault:?}");
             // A small record that would still fit in segment 0 must not go
@@ -1458,7 +1466,7 @@ mod tests {
 
     #[test]
     fn a_writer_dropped_after_a_failed_roll_reopens_cleanly() {
-        for fault in [Fault::HeaderFlush, Fault::MarkerFlush] {
+        for fault in [FailMsync::Header, FailMsync::Marker] {
             let dir = tempfile::tempdir().unwrap();
             let (mut w, _) = JournalWriter::open(every_record(dir.path(), false)).unwrap();
             for _ in 0..PER {
@@ -1470,7 +1478,10 @@ mod tests {
             assert!(verify(dir.path()).unwrap().is_clean(), "{fault:?}");
             let (mut w, report) = JournalWriter::open(every_record(dir.path(), false)).unwrap();
             assert_eq!(report.next_seq, PER + 1, "{fault:?}");
-            assert_eq!(w.append(RecordKind::Blob, 1, Nanos(0), &[8; 24]).unwrap(), PER + 1);
+            assert_eq!(
+                w.append(RecordKind::Blob, 1, Nanos(0), &[8; 24]).unwrap(),
+                PER + 1
+            );
             drop(w);
             assert_eq!(read_all(dir.path()), (1..=PER + 1).collect::<Vec<_>>());
         }
