@@ -358,7 +358,7 @@ pub struct JournalWriter {
     /// Next write offset in the current segment (8-aligned).
     pos: usize,
     /// A record must end at or before this offset (segment size minus the
-    /// end-marker reserve).
+    /// end-marker reserve; `pos` while a failed roll is `pending`).
     limit: usize,
     next_seq: u64,
     max_payload: usize,
@@ -583,7 +583,7 @@ impl JournalWriter {
         if let SyncPolicy::Periodic { interval } = config.sync {
             let s = Arc::clone(&writer.shared);
             writer.flusher = Some(spawn_helper("journal-flush", cpus, &dir, move || {
-                run_flusher(&s, interval)
+                run_flusher(&s, interval, (index, pos))
             })?);
         }
         writer.request_next(index + 1);
@@ -1144,9 +1144,12 @@ fn run_preparer(shared: &Shared) {
 /// The periodic flusher: every `interval`, `msync(MS_SYNC)`s the range
 /// written since its last round, through its own `PROT_READ` mapping of each
 /// segment file opened read-write (`MappedSegment::open_flush`).
-fn run_flusher(shared: &Shared, interval: Duration) {
-    // Acquire: pairs with the writer's Release stores of `committed`.
-    let (mut done_index, mut done_pos) = unpack(shared.committed.load(Ordering::Acquire));
+///
+/// `start` is the write position at `open` (everything before it was synced
+/// by recovery or is a fresh header): the first round syncs from there, so
+/// records appended before this thread got to run are not skipped.
+fn run_flusher(shared: &Shared, interval: Duration, start: (u64, usize)) {
+    let (mut done_index, mut done_pos) = start;
     let mut current: Option<MappedSegment> = None;
     loop {
         thread::park_timeout(interval);
