@@ -2,8 +2,10 @@
 //!
 //! Owns [`JournalError`] and [`CorruptionReason`]. I/O errors always carry
 //! the path they happened on. The hot path (`append`) only ever produces
-//! [`JournalError::RecordTooLarge`] (no allocation) or, on a segment roll,
-//! an I/O error from preparing the next segment.
+//! [`JournalError::RecordTooLarge`] (no allocation), on a segment roll an
+//! I/O error from preparing or sealing segments (nothing appended; retry),
+//! and under `SyncPolicy::EveryRecord` [`JournalError::NotDurable`] (the
+//! record *was* appended; never retry it).
 
 use std::fmt;
 use std::io;
@@ -105,6 +107,21 @@ pub enum JournalError {
     WriterLocked {
         /// The lock file.
         path: PathBuf,
+    },
+    /// Under [`super::SyncPolicy::EveryRecord`]: the record **was appended**
+    /// (published, readable, its sequence `seq` consumed) but the `msync`
+    /// that should have made it durable failed. Do not append it again; call
+    /// [`super::JournalWriter::sync`] (or keep appending: the next record's
+    /// `msync` covers the page again) to retry durability.
+    #[error("journal record {seq} was appended but is not durable ({}): {source}", path.display())]
+    NotDurable {
+        /// The sequence the committed record got.
+        seq: u64,
+        /// The segment file.
+        path: PathBuf,
+        /// The failed `msync`.
+        #[source]
+        source: io::Error,
     },
     /// The segment index space (2^32 segments) is used up.
     #[error("journal segment index space exhausted")]

@@ -6,8 +6,9 @@
 //! ([`verify`], [`inspect`]). It is the only module of talon-core with
 //! `unsafe` (mapped memory); every block carries a `// SAFETY:` comment.
 //! It never interprets payloads (that is `event::JournalPayload`), never
-//! allocates or makes a syscall in `append` (except as [`SyncPolicy`] asks),
-//! and never silently drops or replays a damaged record.
+//! allocates or makes a syscall in `append` in steady state (a segment roll
+//! wakes the preparer, and [`SyncPolicy::EveryRecord`] `msync`s; see
+//! `writer.rs`), and never silently drops or replays a damaged record.
 //!
 //! # Files
 //!
@@ -21,7 +22,11 @@
 //! # Segment layout
 //!
 //! Every segment file is exactly its segment size (default 64 MiB,
-//! preallocated with `posix_fallocate`), mapped `MAP_SHARED` and pre-faulted:
+//! preallocated with `posix_fallocate`), mapped `MAP_SHARED` and pre-faulted
+//! for writing, so appends take no *first-touch* page fault. (Once the kernel
+//! writes a dirty page back, by `msync` or its own periodic writeback, it
+//! write-protects it again and the next store to that page takes a minor
+//! fault; see `writer.rs`.)
 //!
 //! ```text
 //! offset 0        64                                               size-8   size
@@ -66,8 +71,17 @@
 //! Sequences start at 1 and are contiguous across segments. The timestamp is
 //! the caller's `ts`, stored verbatim: by convention the engine's monotonic
 //! duty-cycle `now` (the same clock as event stage stamps), so `append` reads
-//! no clock; segment headers carry wall-clock creation times to place a
-//! journal in calendar time.
+//! no clock.
+//!
+//! **Order and time.** Records are ordered by `seq`, and only by `seq`.
+//! `ts` is monotonic within one writer session only: the monotonic clock's
+//! origin is per process, so after a restart (which may reopen in the middle
+//! of a segment) `ts` starts again from an unrelated origin, and it must not
+//! be compared across sessions. A segment header's wall-clock creation time
+//! dates only the segment's creation, not the records in it (a segment can
+//! span sessions). Placing records in calendar time needs an anchor (a
+//! wall-clock/monotonic pair) that the writer's owner journals at the start
+//! of each session; the engine issue adds it.
 //!
 //! **A record that does not fit** in what is left of a segment (the last 8
 //! bytes are always reserved) is not split: the writer stores an 8-byte
@@ -89,7 +103,10 @@
 //!    complete). A **power** loss keeps whatever pages the kernel had written
 //!    back, in any order, unless [`SyncPolicy`] `msync`ed them: a record may
 //!    then have its length but not all its payload. Its CRC catches that.
-//! 4. On [`JournalWriter::open`], a scan walks every record checking length
+//! 4. [`verify`] and [`inspect`] on a journal with a live writer read only
+//!    published records and do not check the tail after them
+//!    ([`VerifyReport::live_writer`]; see `recover.rs`).
+//! 5. On [`JournalWriter::open`], a scan walks every record checking length
 //!    bounds, CRC, reserved field and sequence. The first failure, or a zero
 //!    length followed by non-zero bytes, is a **torn tail** if no valid record
 //!    follows it (here or in a later segment): the writer zeroes it up to the

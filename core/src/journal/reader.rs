@@ -28,7 +28,14 @@ struct Follower {
     pos: usize,
     /// The sequence the record at `pos` must carry.
     expected: u64,
+    /// Consecutive polls that found nothing new (tailers), to check for a
+    /// removed segment now and then.
+    idle: u32,
 }
+
+/// A tailer idle in a segment it has read nothing from checks every this
+/// many idle polls whether the file was removed (one `stat`).
+const UNLINK_CHECK_EVERY: u32 = 64;
 
 impl Follower {
     fn new(dir: &Path, from_seq: u64) -> Self {
@@ -38,12 +45,20 @@ impl Follower {
             seg: None,
             pos: SEGMENT_HEADER_LEN,
             expected: 0,
+            idle: 0,
         }
     }
 
     /// Finds the segment holding `from_seq` (the last activated segment whose
     /// first sequence is not after it, or the first one if all are).
     /// `Ok(false)` if there is no activated segment yet.
+    ///
+    /// If that segment holds no record yet, the walk starts in the one before
+    /// it instead (skipping records before `from_seq`): after a crash
+    /// between activating segment k+1 and sealing k, k+1 is empty and the
+    /// next writer removes it, continues in k and creates a new k+1; a
+    /// tailer that had settled in the removed k+1 would wait there forever.
+    /// From k it follows whatever the writer does.
     fn locate(&mut self, missing_dir_is_empty: bool) -> Result<bool, JournalError> {
         let files = match list_segments(&self.dir) {
             Ok(files) => files,
@@ -55,12 +70,13 @@ impl Follower {
             Err(e) => return Err(e),
         };
         let mut chosen: Option<(MappedSegment, u64)> = None;
+        let mut before: Option<(MappedSegment, u64)> = None;
         for (index, path) in files {
             let seg = MappedSegment::open_read(index, &path)?;
             match seg.header() {
                 HeaderState::Valid(h) if h.index == index => {
                     if chosen.is_none() || h.first_seq <= self.from_seq {
-                        chosen = Some((seg, h.first_seq));
+                        before = chosen.replace((seg, h.first_seq));
                     } else {
                         break;
                     }
@@ -75,6 +91,12 @@ impl Follower {
                 HeaderState::Spare => break,
             }
         }
+        if let Some((seg, _)) = &chosen
+            && seg.read_slot(SEGMENT_HEADER_LEN) == Slot::Empty
+            && before.is_some()
+        {
+            chosen = before;
+        }
         Ok(match chosen {
             Some((seg, first_seq)) => {
                 self.seg = Some(seg);
@@ -88,7 +110,10 @@ impl Follower {
 
     /// The next committed record at or after `from_seq`, or `None` if nothing
     /// more is committed yet.
-    fn advance(&mut self, missing_dir_is_empty: bool) -> Result<Option<RecordMeta>, JournalError> {
+    /// `follow`: a tailer (the directory may not exist yet; an idle tailer
+    /// re-locates if its segment was removed).
+    fn advance(&mut self, follow: bool) -> Result<Option<RecordMeta>, JournalError> {
+        let missing_dir_is_empty = follow;
         loop {
             if self.seg.is_none() && !self.locate(missing_dir_is_empty)? {
                 return Ok(None);
@@ -97,8 +122,23 @@ impl Follower {
                 return Ok(None);
             };
             match seg.read_slot(self.pos) {
-                Slot::Empty => return Ok(None),
+                Slot::Empty => {
+                    // A tailer still waiting for the first record of its
+                    // segment checks now and then that the file was not
+                    // removed under it (see `locate`); if so, it finds its
+                    // place again from the next sequence it needs.
+                    if follow && self.pos == SEGMENT_HEADER_LEN {
+                        self.idle = self.idle.wrapping_add(1);
+                        if self.idle.is_multiple_of(UNLINK_CHECK_EVERY) && seg.unlinked() {
+                            self.from_seq = self.from_seq.max(self.expected);
+                            self.seg = None;
+                            continue;
+                        }
+                    }
+                    return Ok(None);
+                }
                 Slot::Record(meta) => {
+                    self.idle = 0;
                     if meta.seq != self.expected {
                         return Err(JournalError::Corrupt {
                             segment: seg.index,
@@ -261,5 +301,65 @@ impl JournalTailer {
     /// The sequence of the next record `poll` would deliver.
     pub fn next_seq(&self) -> u64 {
         self.follower.expected.max(self.follower.from_seq)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::clock::Nanos;
+    use crate::journal::{JournalConfig, JournalWriter, RecordKind};
+
+    /// 56-byte frames in 8 KiB segments.
+    const PER: u64 = (8192 - 64 - 8) / 56;
+
+    fn config(dir: &Path) -> JournalConfig {
+        let mut c = JournalConfig::new(dir);
+        c.segment_size = 8192;
+        c
+    }
+
+    #[test]
+    fn idle_tailer_in_a_removed_segment_finds_its_place_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut w, _) = JournalWriter::open(config(dir.path())).unwrap();
+        for _ in 0..=PER {
+            w.append(RecordKind::Blob, 1, Nanos(0), &[1; 24]).unwrap();
+        }
+        drop(w);
+        // Crash mid-roll: segment 0 unsealed, segment 1 activated but empty.
+        let eos = SEGMENT_HEADER_LEN + PER as usize * 56;
+        let p0 = segment_path(dir.path(), 0);
+        let mut b = std::fs::read(&p0).unwrap();
+        b[eos..eos + 8].fill(0);
+        std::fs::write(&p0, b).unwrap();
+        let p1 = segment_path(dir.path(), 1);
+        let mut b = std::fs::read(&p1).unwrap();
+        b[SEGMENT_HEADER_LEN..SEGMENT_HEADER_LEN + 56].fill(0);
+        std::fs::write(&p1, b).unwrap();
+
+        // A tailer that settled in segment 1 anyway (as `locate` used to).
+        let mut follower = Follower::new(dir.path(), PER + 1);
+        follower.seg = Some(MappedSegment::open_read(1, &p1).unwrap());
+        follower.expected = PER + 1;
+        let mut tailer = JournalTailer { follower };
+        assert_eq!(tailer.poll(10, |_| {}).unwrap(), 0);
+
+        // The next writer removes segment 1, continues in 0 and rolls into a
+        // new segment 1.
+        let (mut w, report) = JournalWriter::open(config(dir.path())).unwrap();
+        assert!(report.spares_removed >= 1);
+        for _ in 0..3 {
+            w.append(RecordKind::Blob, 1, Nanos(0), &[2; 24]).unwrap();
+        }
+        let mut seen = Vec::new();
+        for _ in 0..10 * UNLINK_CHECK_EVERY {
+            tailer.poll(10, |r| seen.push(r.seq)).unwrap();
+            if seen.len() == 3 {
+                break;
+            }
+        }
+        assert_eq!(seen, [PER + 1, PER + 2, PER + 3]);
     }
 }

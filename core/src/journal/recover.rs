@@ -2,12 +2,35 @@
 //!
 //! Owns the rules that tell a torn tail (cut it) from mid-journal corruption
 //! (refuse it). The scan itself never modifies a file; the writer applies the
-//! cut it reports (`writer.rs`). It reads bytes beyond the published length,
-//! so it is exact only when no writer is appending (recovery holds the
-//! writer lock; `verify` on a live journal may report the in-flight record as
-//! a torn tail).
+//! cut it reports (`writer.rs`).
 //!
-//! Rules, walking segments in index order and records in each segment:
+//! # Quiescent and live scans
+//!
+//! A **quiescent** scan (recovery, which holds the writer lock; `verify` and
+//! `inspect` when no writer holds it) reads bytes beyond the published
+//! length to tell a torn tail from corruption, so it is exact only when no
+//! writer is appending.
+//!
+//! `verify` and `inspect` first probe `writer.lock` (a non-blocking shared
+//! `flock`, released at once: never held, so it cannot keep a writer out for
+//! longer than the probe). If a writer holds it, the scan is **live**: it
+//! reads only published bytes (each length with `Acquire`, then only the
+//! bytes that length covers); the first empty slot of the active segment is
+//! the end of the written data and nothing after it is inspected (a live
+//! writer cut any torn tail when it opened, and publishes every later record
+//! whole); segments activated after that point are reported
+//! [`SegmentState::Unchecked`]. The one race with a roll, an empty slot in
+//! segment N while segment N+1 already holds records, is resolved exactly:
+//! the writer publishes N's end marker before any record of N+1, so once
+//! N+1's first length is seen (`Acquire`), re-reading N's slot must show the
+//! marker or more records; only if it still does not is it corruption. A
+//! damaged published record is corruption in a live scan (never a torn
+//! tail). A quiescent `verify` that finds damage re-probes the lock and, if
+//! a writer appeared meanwhile, scans again live.
+//!
+//! # Rules
+//!
+//! Walking segments in index order and records in each segment:
 //!
 //! * A valid record must carry the next sequence; a segment's `first_seq` must
 //!   continue the previous segment's last sequence.
@@ -29,7 +52,10 @@ use serde::Serialize;
 
 use super::error::{CorruptionReason, JournalError};
 use super::record::{END_MARKER_LEN, RECORD_HEADER_LEN, align8};
-use super::segment::{HeaderState, MappedSegment, SEGMENT_HEADER_LEN, Slot, list_segments};
+use super::segment::{
+    HeaderState, MappedSegment, SEGMENT_HEADER_LEN, Slot, list_segments, segment_path,
+};
+use super::writer::writer_is_live;
 
 /// Where and why a journal is damaged in a way that is not a torn tail.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -65,7 +91,9 @@ pub enum SegmentState {
     Spare,
     /// Damaged (see the report's corruption).
     Damaged,
-    /// Not examined because the scan stopped at earlier corruption.
+    /// Not examined: the scan stopped at earlier corruption, or (live scan)
+    /// a live writer activated it after the point the scan took as the end
+    /// of the written data.
     Unchecked,
 }
 
@@ -110,6 +138,11 @@ pub struct VerifyReport {
     /// Damage followed by valid data (or otherwise not a torn tail): a writer
     /// refuses to open such a journal.
     pub corruption: Option<Corruption>,
+    /// A writer held the journal while it was checked (live scan): only
+    /// published records were read, the tail after the last one is not
+    /// checked (a live writer may be writing there), and no torn tail is
+    /// reported.
+    pub live_writer: bool,
     /// Per-segment summaries.
     pub segment_summaries: Vec<SegmentSummary>,
 }
@@ -143,9 +176,29 @@ struct DataEnd {
     damage: Option<CorruptionReason>,
 }
 
+/// How a scan may read a segment (see the module docs).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ScanMode {
+    /// No writer appends meanwhile: unpublished bytes may be inspected.
+    Quiescent,
+    /// A writer may be appending: only published bytes are read.
+    Live,
+}
+
 /// Scans `dir`. Never modifies anything.
-pub(crate) fn scan(dir: &Path) -> Result<Scan, JournalError> {
-    let files = list_segments(dir)?;
+pub(crate) fn scan(dir: &Path, mode: ScanMode) -> Result<Scan, JournalError> {
+    let live = mode == ScanMode::Live;
+    let mut files = list_segments(dir)?;
+    if live && let (Some(&(first, _)), Some(&(last, _))) = (files.first(), files.last()) {
+        // `readdir` is no snapshot: a segment renamed into place while it ran
+        // may be missing from the listing although a later one is in it. A
+        // live writer creates segments in index order and never removes one,
+        // so look each index up by name instead (a gap left is a real one).
+        files = (first..=last)
+            .map(|i| (i, segment_path(dir, i)))
+            .filter(|(_, p)| p.exists())
+            .collect();
+    }
     let mut out = Scan {
         summaries: Vec::with_capacity(files.len()),
         records: 0,
@@ -210,8 +263,11 @@ pub(crate) fn scan(dir: &Path) -> Result<Scan, JournalError> {
             || last_nonzero_end(seg.bytes(), SEGMENT_HEADER_LEN) == SEGMENT_HEADER_LEN;
         let header = match seg.header() {
             // A prepared segment never written to (the writer may have been
-            // interrupted while activating it: only header bytes then).
-            HeaderState::Spare if body_is_zero() => {
+            // interrupted while activating it: only header bytes then). A
+            // live writer publishes no record in a segment before its magic,
+            // so a live scan does not look at the body (the writer may be
+            // activating and filling it right now).
+            HeaderState::Spare if live || body_is_zero() => {
                 summary.state = SegmentState::Spare;
                 summary.bytes_used = SEGMENT_HEADER_LEN as u64;
                 if ended.is_none() {
@@ -237,6 +293,16 @@ pub(crate) fn scan(dir: &Path) -> Result<Scan, JournalError> {
             continue;
         };
         if let Some(end) = ended {
+            if live {
+                // Activated after the point this scan took as the end (the
+                // empty slot was checked against this segment then): a live
+                // writer is writing here; not examined.
+                let mut u = unchecked(index, path);
+                u.first_seq = Some(header.first_seq);
+                u.capacity = cap as u64;
+                out.summaries.push(u);
+                continue;
+            }
             if body_is_zero() {
                 // Activated by a roll that was interrupted before the previous
                 // segment was sealed: holds nothing, so it is as good as a spare.
@@ -289,6 +355,28 @@ pub(crate) fn scan(dir: &Path) -> Result<Scan, JournalError> {
                     summary.state = SegmentState::Sealed;
                     break;
                 }
+                Slot::Empty if live => {
+                    if !next_holds_records(dir, index) {
+                        // The end of the written data, as of now.
+                        summary.state = SegmentState::Active;
+                        ended = Some(DataEnd {
+                            segment: index,
+                            offset: pos as u64,
+                            damage: None,
+                        });
+                        break;
+                    }
+                    // The next segment holds a published record, so the writer
+                    // sealed this one before (program order) and our Acquire
+                    // of that record's length made the marker visible: this
+                    // slot now reads as the marker or a record (Acquire again,
+                    // in `read_slot`; the loop reads it once more, published
+                    // and stable).
+                    if seg.read_slot(pos) != Slot::Empty {
+                        continue;
+                    }
+                    CorruptionReason::UnsealedSegment
+                }
                 Slot::Empty => {
                     summary.state = SegmentState::Active;
                     if last_nonzero_end(seg.bytes(), pos) == pos {
@@ -305,6 +393,23 @@ pub(crate) fn scan(dir: &Path) -> Result<Scan, JournalError> {
                 Slot::Record(_) => CorruptionReason::SequenceGap,
                 Slot::Bad(reason) => reason,
             };
+            if live {
+                // A live writer cut any torn tail when it opened and publishes
+                // every later record whole: damage in published bytes is
+                // corruption. Nothing after it is read.
+                summary.state = SegmentState::Damaged;
+                out.corruption = Some(Corruption {
+                    segment: index,
+                    offset: pos as u64,
+                    reason: damage,
+                });
+                ended = Some(DataEnd {
+                    segment: index,
+                    offset: pos as u64,
+                    damage: Some(damage),
+                });
+                break;
+            }
             let end = last_nonzero_end(seg.bytes(), pos).max(pos + END_MARKER_LEN);
             if valid_record_after(&seg, pos, next_seq) {
                 summary.state = SegmentState::Damaged;
@@ -391,11 +496,49 @@ fn valid_record_after(seg: &MappedSegment, pos: usize, next_seq: u64) -> bool {
     false
 }
 
+/// Whether segment `index + 1` exists, is activated and has a published
+/// first slot (length read with `Acquire`). Live scans only.
+fn next_holds_records(dir: &Path, index: u64) -> bool {
+    let Some(next) = index.checked_add(1) else {
+        return false;
+    };
+    let path = segment_path(dir, next);
+    let Ok(seg) = MappedSegment::open_read(next, &path) else {
+        // Not there (or unreadable): nothing published in it.
+        return false;
+    };
+    match seg.header() {
+        HeaderState::Valid(h) if h.index == next => {
+            seg.read_slot(SEGMENT_HEADER_LEN) != Slot::Empty
+        }
+        HeaderState::Valid(_) | HeaderState::Spare | HeaderState::Bad => false,
+    }
+}
+
+/// Scans for `verify`/`inspect`: live if a writer holds the journal (before
+/// the scan, or after a quiescent scan that found damage: a writer that
+/// opened meanwhile may be what it saw). Returns the scan and whether it was
+/// live.
+fn scan_for_report(dir: &Path) -> Result<(Scan, bool), JournalError> {
+    if writer_is_live(dir)? {
+        return Ok((scan(dir, ScanMode::Live)?, true));
+    }
+    let quiet = scan(dir, ScanMode::Quiescent)?;
+    if (quiet.torn.is_some() || quiet.corruption.is_some()) && writer_is_live(dir)? {
+        return Ok((scan(dir, ScanMode::Live)?, true));
+    }
+    Ok((quiet, false))
+}
+
 /// Checks a journal without modifying it: records, sequence range, torn tail
-/// and mid-journal corruption. Meant for a journal with no live writer (a
-/// live writer's in-flight record may show as a torn tail).
+/// and mid-journal corruption.
+///
+/// With a live writer (it holds `writer.lock`; probed without being held,
+/// see the module docs) only published records are checked and the tail
+/// after the last one is not: [`VerifyReport::live_writer`] says so, and no
+/// torn tail is reported. Without one, everything is checked.
 pub fn verify(dir: &Path) -> Result<VerifyReport, JournalError> {
-    let scan = scan(dir)?;
+    let (scan, live_writer) = scan_for_report(dir)?;
     Ok(VerifyReport {
         dir: dir.to_path_buf(),
         segments: scan.summaries.len(),
@@ -405,12 +548,15 @@ pub fn verify(dir: &Path) -> Result<VerifyReport, JournalError> {
         torn_tail_bytes: scan.torn.map_or(0, |t| t.bytes),
         torn_tail: scan.torn,
         corruption: scan.corruption,
+        live_writer,
         segment_summaries: scan.summaries,
     })
 }
 
 /// Per-segment summaries (file, index, state, first/last sequence, records,
 /// bytes used, capacity) for `talon journal inspect`. Never modifies files.
+/// With a live writer, as [`verify`]: segments it activated after the end of
+/// the data seen are [`SegmentState::Unchecked`].
 pub fn inspect(dir: &Path) -> Result<Vec<SegmentSummary>, JournalError> {
-    Ok(scan(dir)?.summaries)
+    Ok(scan_for_report(dir)?.0.summaries)
 }

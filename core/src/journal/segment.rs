@@ -241,20 +241,23 @@ pub(crate) struct MappedSegment {
     pub(crate) path: PathBuf,
     map: MmapRaw,
     writable: bool,
+    /// Device and inode of the mapped file, to notice it being removed or
+    /// replaced under its name (see [`Self::unlinked`]).
+    id: (u64, u64),
 }
 
-fn file_len(file: &File, path: &Path) -> Result<u64, JournalError> {
-    Ok(file
-        .metadata()
-        .map_err(|e| JournalError::io(path, e))?
-        .len())
+/// Length, device and inode of an open file.
+fn file_meta(file: &File, path: &Path) -> Result<(u64, (u64, u64)), JournalError> {
+    use std::os::unix::fs::MetadataExt;
+    let m = file.metadata().map_err(|e| JournalError::io(path, e))?;
+    Ok((m.len(), (m.dev(), m.ino())))
 }
 
 impl MappedSegment {
     /// Maps an existing segment read-only.
     pub(crate) fn open_read(index: u64, path: &Path) -> Result<Self, JournalError> {
         let file = File::open(path).map_err(|e| JournalError::io(path, e))?;
-        let len = file_len(&file, path)?;
+        let (len, id) = file_meta(&file, path)?;
         check_file_len(index, len)?;
         let map = MmapOptions::new()
             .map_raw_read_only(&file)
@@ -264,6 +267,39 @@ impl MappedSegment {
             path: path.to_path_buf(),
             map,
             writable: false,
+            id,
+        })
+    }
+
+    /// Maps an existing segment for the periodic flusher: the file is opened
+    /// **read-write** and mapped `PROT_READ`, `MAP_SHARED`, not pre-faulted.
+    ///
+    /// Read-write matters: Linux only keeps `VM_SHARED` on a shared mapping of
+    /// a file opened with write access, and `msync` only syncs `VM_SHARED`
+    /// mappings. Through a mapping of a read-only descriptor `msync(MS_SYNC)`
+    /// succeeds and writes nothing back. Through this one it is
+    /// `vfs_fsync_range(file, range, datasync)`: it writes back every dirty
+    /// page of the file in the range, whichever mapping dirtied it, and waits.
+    /// (`fdatasync` would write the whole file, including pages pre-faulted
+    /// for write far ahead of the cursor; `sync_file_range` alone does not
+    /// flush the disk cache or metadata.) Never written through.
+    pub(crate) fn open_flush(index: u64, path: &Path) -> Result<Self, JournalError> {
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(path)
+            .map_err(|e| JournalError::io(path, e))?;
+        let (len, id) = file_meta(&file, path)?;
+        check_file_len(index, len)?;
+        let map = MmapOptions::new()
+            .map_raw_read_only(&file)
+            .map_err(|e| JournalError::io(path, e))?;
+        Ok(Self {
+            index,
+            path: path.to_path_buf(),
+            map,
+            writable: false,
+            id,
         })
     }
 
@@ -278,7 +314,7 @@ impl MappedSegment {
             .write(true)
             .open(path)
             .map_err(|e| JournalError::io(path, e))?;
-        let len = file_len(&file, path)?;
+        let (len, id) = file_meta(&file, path)?;
         check_file_len(index, len)?;
         let mut opts = MmapOptions::new();
         if prefault {
@@ -290,6 +326,7 @@ impl MappedSegment {
             path: path.to_path_buf(),
             map,
             writable: true,
+            id,
         };
         if prefault {
             seg.prefault_write();
@@ -311,10 +348,17 @@ impl MappedSegment {
     ) -> Result<Self, JournalError> {
         let path = segment_path(dir, index);
         if path.exists() {
-            return Err(JournalError::io(
-                &path,
-                io::Error::new(io::ErrorKind::AlreadyExists, "segment already exists"),
-            ));
+            // A spare already in place: what a preparation that failed after
+            // its rename (the directory fsync) leaves. Replace it, so a failed
+            // preparation cannot wedge every later roll. Anything else (an
+            // activated segment) is never touched.
+            if !Self::is_replaceable_spare(index, &path, size) {
+                return Err(JournalError::io(
+                    &path,
+                    io::Error::new(io::ErrorKind::AlreadyExists, "segment already exists"),
+                ));
+            }
+            fs::remove_file(&path).map_err(|e| JournalError::io(&path, e))?;
         }
         let tmp = dir.join(format!("{index:020}{TEMP_SUFFIX}"));
         match fs::remove_file(&tmp) {
@@ -334,6 +378,7 @@ impl MappedSegment {
             opts.populate();
         }
         let map = opts.map_raw(&file).map_err(|e| JournalError::io(&tmp, e))?;
+        let (_, id) = file_meta(&file, &tmp)?;
         if durable {
             file.sync_all().map_err(|e| JournalError::io(&tmp, e))?;
         }
@@ -346,11 +391,37 @@ impl MappedSegment {
             path,
             map,
             writable: true,
+            id,
         };
         if prefault {
             seg.prefault_write();
         }
         Ok(seg)
+    }
+
+    /// Whether the file at `path` is a spare of exactly `size` bytes that
+    /// holds nothing (header magic and body all zero), so replacing it loses
+    /// nothing. Cold: reads the whole file.
+    fn is_replaceable_spare(index: u64, path: &Path, size: usize) -> bool {
+        let Ok(seg) = Self::open_read(index, path) else {
+            return false;
+        };
+        seg.len() == size
+            && seg.header() == HeaderState::Spare
+            // Only the writer (the caller, under the writer lock) writes to a
+            // segment, and it has not activated this one: nothing changes
+            // under the scan.
+            && seg.bytes().iter().all(|&b| b == 0)
+    }
+
+    /// Whether the mapped file no longer is the one named `path` (removed,
+    /// or replaced by another file). One `stat`; cold (idle tailers).
+    pub(crate) fn unlinked(&self) -> bool {
+        use std::os::unix::fs::MetadataExt;
+        match fs::metadata(&self.path) {
+            Ok(m) => (m.dev(), m.ino()) != self.id,
+            Err(e) => e.kind() == io::ErrorKind::NotFound,
+        }
     }
 
     /// Mapped length (the segment size).
@@ -456,8 +527,12 @@ impl MappedSegment {
             return Slot::Empty;
         }
         if len == END_OF_SEGMENT_LEN {
-            // SAFETY: pos + 8 <= cap; written before the Release above.
-            let tag = unsafe { base.add(pos + 4).cast::<u32>().read() };
+            // SAFETY: pos + 8 <= cap, 4-aligned; an atomic load because a
+            // writer retrying a failed roll stores the same tag again.
+            let tag = unsafe { AtomicU32::from_ptr(base.add(pos + 4).cast_mut().cast::<u32>()) };
+            // Relaxed: ordered by the Acquire load of the length above (the
+            // tag was stored before its Release).
+            let tag = tag.load(Ordering::Relaxed);
             return if u32::from_le(tag) == END_OF_SEGMENT_TAG {
                 Slot::EndOfSegment
             } else {
@@ -545,12 +620,16 @@ impl MappedSegment {
 
     /// `msync(MS_SYNC)` of `off..off+len` (rounded out to pages by memmap2).
     pub(crate) fn flush_range(&self, off: usize, len: usize) -> Result<(), JournalError> {
+        self.msync(off, len)
+            .map_err(|e| JournalError::io(&self.path, e))
+    }
+
+    /// [`Self::flush_range`] with the bare I/O error.
+    pub(crate) fn msync(&self, off: usize, len: usize) -> io::Result<()> {
         if len == 0 {
             return Ok(());
         }
-        self.map
-            .flush_range(off, len)
-            .map_err(|e| JournalError::io(&self.path, e))
+        self.map.flush_range(off, len)
     }
 }
 

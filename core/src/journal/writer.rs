@@ -12,7 +12,8 @@
 //! stores, the payload copy (or the caller's `fill`), a hardware CRC-32C over
 //! header fields and payload, one `Release` store of the length, and — only
 //! with [`SyncPolicy::Periodic`] — one `Release` store of the write position
-//! for the flusher. No allocation, no lock, no syscall, no clock read.
+//! for the flusher. No allocation, no lock, no syscall, no clock read (with
+//! [`SyncPolicy::EveryRecord`], one `msync` per record).
 //!
 //! # Rolling to the next segment
 //!
@@ -23,7 +24,21 @@
 //! `Release`); stores the end-of-segment marker in the old segment (`Release`);
 //! hands the old mapping back to the preparer to unmap (munmap of a populated
 //! 64 MiB mapping costs far more than the roll itself); and asks for the one
-//! after. The roll makes one syscall: the futex wake of the preparer.
+//! after. In steady state the roll makes at most one syscall: the futex wake
+//! of the preparer (none if it is not parked), for both requests. Exceptions,
+//! all on the writer's thread: if the preparer has not yet collected the
+//! previous retired segment (it had a whole segment's worth of appends to do
+//! so), the writer unmaps that one itself (`munmap`); with
+//! [`SyncPolicy::EveryRecord`] the roll `msync`s the new header and the end
+//! marker; and the synchronous fallback below creates a file.
+//!
+//! A roll that fails (creating the segment, or an `msync` under
+//! `EveryRecord`) returns the error and changes nothing a retry cannot
+//! redo: a segment it already activated is kept and reused by the next
+//! attempt (with the same first sequence: until a roll succeeds, no record
+//! goes into the old segment, so every later append retries the roll), and a
+//! leftover spare file (a preparation that failed after its rename) is
+//! replaced, never a reason to fail forever.
 //!
 //! If the preparer has not started on the segment (it was slow to wake), the
 //! writer claims it and creates it inline (synchronous fallback); if the
@@ -48,14 +63,38 @@
 //!   the kernel), not power loss. Call [`JournalWriter::sync`] at shutdown.
 //! * `Periodic { interval }`: a flusher thread wakes every `interval`, reads
 //!   the write position the writer published (`Release`/`Acquire`) and
-//!   `msync(MS_SYNC)`s the newly written range through its own mapping
-//!   (msync of a shared file mapping syncs the file range, whichever mapping
-//!   it goes through). `append` never blocks. `MS_ASYNC` is not used: on Linux
-//!   it does nothing.
+//!   `msync(MS_SYNC)`s the newly written range through its own `PROT_READ`
+//!   mapping of the file **opened read-write** (on Linux that is
+//!   `vfs_fsync_range` of the file range, whichever mapping dirtied the pages;
+//!   through a mapping of a read-only descriptor `msync` succeeds and writes
+//!   nothing back, see `MappedSegment::open_flush`). `append` never blocks.
+//!   `MS_ASYNC` is not used: on Linux it does nothing.
 //! * `EveryRecord`: `append` `msync`s the record's pages before returning.
-//!   A blocking syscall per record: the operator opts into it.
+//!   A blocking syscall per record: the operator opts into it. If that
+//!   `msync` fails, the record is nonetheless **committed** (published, and
+//!   the sequence consumed): `append` returns [`JournalError::NotDurable`]
+//!   with its sequence, so a caller never appends it again; the page stays
+//!   dirty and a later `msync` (next record, [`JournalWriter::sync`]) retries.
 //!
 //! Only [`SyncPolicy::None`] skips the directory fsync after creating a segment.
+//!
+//! # Helper threads and CPU placement
+//!
+//! The preparer (`journal-prep`; it pre-faults whole segments) and the
+//! flusher (`journal-flush`) must not run on the engine's isolated core. They
+//! never inherit the opening thread's pinning: before doing anything else,
+//! each sets its own CPU affinity to
+//!
+//! * [`JournalConfig::background_cpus`] when set, or
+//! * by default, the affinity of the process's **main thread** (read at
+//!   `open`): where the process was placed (`taskset`, systemd
+//!   `CPUAffinity`, the housekeeping CPUs left by `isolcpus`), since the
+//!   thread layout pins the threads it spawns, not the main thread.
+//!
+//! So a journal may be opened on a pinned thread. The rule the default
+//! relies on: **do not pin the main thread to a hot core** before opening a
+//! journal (or set `background_cpus`). `open` waits until both helpers have
+//! applied their affinity and fails if the kernel refuses the set.
 
 use std::cell::Cell;
 use std::fs::{File, OpenOptions};
@@ -79,7 +118,7 @@ use super::record::{
     END_MARKER_LEN, END_OF_SEGMENT_LEN, END_OF_SEGMENT_TAG, OFF_CRC, OFF_KIND, OFF_RESERVED,
     OFF_SEQ, OFF_TS, OFF_VERSION, RECORD_HEADER_LEN, align8,
 };
-use super::recover::{SegmentState, TornTail, scan};
+use super::recover::{ScanMode, SegmentState, TornTail, scan};
 use super::segment::{
     MappedSegment, SEGMENT_HEADER_LEN, SegmentHeader, page_size, remove_temp_files, segment_path,
 };
@@ -121,6 +160,10 @@ pub struct JournalConfig {
     pub prepare_in_background: bool,
     /// Pre-fault segment pages for writing when mapping them (default true).
     pub prefault: bool,
+    /// CPUs the helper threads (segment preparer, periodic flusher) run on.
+    /// `None` (default): wherever the process's main thread may run, read at
+    /// `open` (never the opening thread's pinning; see the module docs).
+    pub background_cpus: Option<Vec<usize>>,
 }
 
 impl JournalConfig {
@@ -133,6 +176,7 @@ impl JournalConfig {
             sync: SyncPolicy::None,
             prepare_in_background: true,
             prefault: true,
+            background_cpus: None,
         }
     }
 
@@ -165,6 +209,20 @@ impl JournalConfig {
                 reason: "must be greater than zero",
             });
         }
+        if let Some(cpus) = &self.background_cpus {
+            if cpus.is_empty() {
+                return Err(JournalError::InvalidConfig {
+                    key: "background_cpus",
+                    reason: "empty CPU list",
+                });
+            }
+            if cpus.iter().any(|&c| c >= CPU_SET_BITS) {
+                return Err(JournalError::InvalidConfig {
+                    key: "background_cpus",
+                    reason: "CPU number beyond the kernel's CPU set size (1024)",
+                });
+            }
+        }
         if self.dir.as_os_str().is_empty() {
             return Err(JournalError::InvalidConfig {
                 key: "dir",
@@ -185,6 +243,9 @@ impl Default for JournalConfig {
         Self::new("journal")
     }
 }
+
+/// CPUs a `cpu_set_t` can name.
+const CPU_SET_BITS: usize = libc::CPU_SETSIZE as usize;
 
 fn max_payload_for(segment_size: usize) -> usize {
     segment_size.saturating_sub(SEGMENT_HEADER_LEN + END_MARKER_LEN + RECORD_HEADER_LEN)
@@ -297,12 +358,15 @@ pub struct JournalWriter {
     /// Next write offset in the current segment (8-aligned).
     pos: usize,
     /// A record must end at or before this offset (segment size minus the
-    /// end-marker reserve).
+    /// end-marker reserve; `pos` while a failed roll is `pending`).
     limit: usize,
     next_seq: u64,
     max_payload: usize,
     sync: SyncPolicy,
     seg: Box<MappedSegment>,
+    /// The next segment, activated by a roll that then failed: the retry
+    /// reuses it. While set, `limit == pos`, so every append retries the roll.
+    pending: Option<Box<MappedSegment>>,
     shared: Arc<Shared>,
     preparer: Option<JoinHandle<()>>,
     flusher: Option<JoinHandle<()>>,
@@ -313,6 +377,9 @@ pub struct JournalWriter {
     prepared_inline: u64,
     syncs: u64,
     _lock: File,
+    /// Test-only fault injection (see `fault_point!`).
+    #[cfg(test)]
+    fault: Option<FailMsync>,
     /// Not `Sync`: all mutation goes through `&mut self` anyway, but sharing
     /// a writer between threads is never what the caller meant.
     _not_sync: PhantomData<Cell<()>>,
@@ -351,6 +418,38 @@ impl Drop for ZeroOnUnwind {
     }
 }
 
+/// Test-only points where a unit test can make the next step fail once.
+#[cfg(test)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum FailMsync {
+    /// The per-record `msync` under `EveryRecord`.
+    Record,
+    /// The `msync` of the next segment's header in a roll (`EveryRecord`).
+    Header,
+    /// The `msync` of the end marker in a roll (`EveryRecord`).
+    Marker,
+}
+
+/// `Err` once if a unit test armed `$point` on `$w`; `Ok(())` otherwise
+/// (always, and with no code, outside tests).
+macro_rules! fault_point {
+    ($w:expr, $point:ident) => {{
+        #[cfg(test)]
+        let r = if $w.fault == Some(FailMsync::$point) {
+            $w.fault = None;
+            Err(std::io::Error::other(concat!(
+                "injected fault: ",
+                stringify!($point)
+            )))
+        } else {
+            Ok(())
+        };
+        #[cfg(not(test))]
+        let r: std::io::Result<()> = Ok(());
+        r
+    }};
+}
+
 impl JournalWriter {
     /// Opens (or creates) the journal in `config.dir`: validates the config,
     /// locks the directory, scans the segments, cuts a torn tail (zeroing it,
@@ -365,7 +464,8 @@ impl JournalWriter {
         std::fs::create_dir_all(&dir).map_err(|e| JournalError::io(&dir, e))?;
         let lock = lock_dir(&dir)?;
         let mut spares_removed = remove_temp_files(&dir)?;
-        let found = scan(&dir)?;
+        // Quiescent: this writer holds the lock, nobody else appends.
+        let found = scan(&dir, ScanMode::Quiescent)?;
         if let Some(c) = found.corruption {
             return Err(JournalError::Corrupt {
                 segment: c.segment,
@@ -448,29 +548,7 @@ impl JournalWriter {
             failures: AtomicU64::new(0),
             error: Mutex::new(None),
         });
-        let preparer = if config.prepare_in_background {
-            let s = Arc::clone(&shared);
-            Some(
-                thread::Builder::new()
-                    .name("journal-prep".into())
-                    .spawn(move || run_preparer(&s))
-                    .map_err(|e| JournalError::io(&dir, e))?,
-            )
-        } else {
-            None
-        };
-        let flusher = match config.sync {
-            SyncPolicy::Periodic { interval } => {
-                let s = Arc::clone(&shared);
-                Some(
-                    thread::Builder::new()
-                        .name("journal-flush".into())
-                        .spawn(move || run_flusher(&s, interval))
-                        .map_err(|e| JournalError::io(&dir, e))?,
-                )
-            }
-            SyncPolicy::None | SyncPolicy::EveryRecord => None,
-        };
+        let cpus = helper_cpu_set(config.background_cpus.as_deref());
         let seg = Box::new(seg);
         let mut writer = JournalWriter {
             base: seg.base_mut(),
@@ -480,17 +558,34 @@ impl JournalWriter {
             max_payload: max_payload_for(size),
             sync: config.sync,
             seg,
+            pending: None,
             shared,
-            preparer,
-            flusher,
+            preparer: None,
+            flusher: None,
             unsynced_from: index,
             rolls: 0,
             prepared_bg: 0,
             prepared_inline: 0,
             syncs: 0,
             _lock: lock,
+            #[cfg(test)]
+            fault: None,
             _not_sync: PhantomData,
         };
+        // Helpers are attached as they start: if one fails, dropping
+        // `writer` stops and joins the ones already running.
+        if config.prepare_in_background {
+            let s = Arc::clone(&writer.shared);
+            writer.preparer = Some(spawn_helper("journal-prep", cpus, &dir, move || {
+                run_preparer(&s)
+            })?);
+        }
+        if let SyncPolicy::Periodic { interval } = config.sync {
+            let s = Arc::clone(&writer.shared);
+            writer.flusher = Some(spawn_helper("journal-flush", cpus, &dir, move || {
+                run_flusher(&s, interval, (index, pos))
+            })?);
+        }
         writer.request_next(index + 1);
         Ok((writer, report))
     }
@@ -580,7 +675,18 @@ impl JournalWriter {
                     .store(pack(self.seg.index, self.pos), Ordering::Release);
             }
             SyncPolicy::EveryRecord => {
-                self.seg.flush_range(start, aligned)?;
+                // The record is published and its sequence consumed: a failed
+                // msync must not read as "not appended" (a retry would
+                // duplicate it), hence NotDurable with the sequence.
+                if let Err(source) =
+                    fault_point!(self, Record).and_then(|()| self.seg.msync(start, aligned))
+                {
+                    return Err(JournalError::NotDurable {
+                        seq,
+                        path: self.seg.path.clone(),
+                        source,
+                    });
+                }
                 self.syncs += 1;
             }
         }
@@ -649,6 +755,11 @@ impl JournalWriter {
     }
 
     /// Moves to the next segment. Cold: once per segment.
+    ///
+    /// On error nothing is lost and a retry (the next append) redoes the
+    /// roll: a segment already activated is kept in `pending` and reused, and
+    /// `limit` drops to `pos` so no record goes into the old segment (the
+    /// pending header's first sequence stays right).
     #[cold]
     #[inline(never)]
     fn roll(&mut self) -> Result<(), JournalError> {
@@ -656,27 +767,18 @@ impl JournalWriter {
         if index >= 1 << 32 {
             return Err(JournalError::Exhausted);
         }
-        let next = self.take_next(index)?;
-        next.activate(&new_header(index, self.next_seq, next.len()));
-        if self.sync == SyncPolicy::EveryRecord {
-            next.flush_range(0, SEGMENT_HEADER_LEN)?;
-        }
-        let at = self.pos;
-        // SAFETY: `at + END_MARKER_LEN <= segment length` (every record ends at
-        // or before `limit = len - END_MARKER_LEN`, and `at` is where the last
-        // one ended); 8-aligned; unpublished bytes only this writer touches.
-        unsafe {
-            let rec = self.base.add(at);
-            rec.add(4).cast::<u32>().write(END_OF_SEGMENT_TAG.to_le());
-            let len_word = AtomicU32::from_ptr(rec.cast::<u32>());
-            // Release: publishes the tag and, before it, the next segment's
-            // header (written through the same process, in program order).
-            // Pairs with the Acquire in `read_slot`: a tailer that sees the
-            // marker finds the next segment activated.
-            len_word.store(END_OF_SEGMENT_LEN.to_le(), Ordering::Release);
-        }
-        if self.sync == SyncPolicy::EveryRecord {
-            self.seg.flush_range(at, END_MARKER_LEN)?;
+        let next = match self.pending.take() {
+            Some(next) => next,
+            None => {
+                let next = self.take_next(index)?;
+                next.activate(&new_header(index, self.next_seq, next.len()));
+                next
+            }
+        };
+        if let Err(e) = self.seal(&next) {
+            self.pending = Some(next);
+            self.limit = self.pos;
+            return Err(e);
         }
         let old = std::mem::replace(&mut self.seg, next);
         self.base = self.seg.base_mut();
@@ -691,6 +793,42 @@ impl JournalWriter {
         }
         self.retire(old);
         self.request_next(index + 1);
+        Ok(())
+    }
+
+    /// The part of a roll after activating `next`: makes its header durable
+    /// (`EveryRecord`), stores the end marker in the current segment and
+    /// makes it durable (`EveryRecord`). Idempotent, so a failed roll can
+    /// redo it: storing the marker again stores the same bytes.
+    fn seal(&mut self, next: &MappedSegment) -> Result<(), JournalError> {
+        if self.sync == SyncPolicy::EveryRecord {
+            fault_point!(self, Header)
+                .and_then(|()| next.msync(0, SEGMENT_HEADER_LEN))
+                .map_err(|e| JournalError::io(&next.path, e))?;
+        }
+        let at = self.pos;
+        // SAFETY: `at + END_MARKER_LEN <= segment length` (every record ends at
+        // or before `len - END_MARKER_LEN`, and `at` is where the last one
+        // ended); 8-aligned; bytes no record was published in, which only this
+        // writer touches (or the marker itself, rewritten with the same value
+        // on a retry: the atomic store below keeps that race-free).
+        unsafe {
+            let rec = self.base.add(at);
+            let tag = AtomicU32::from_ptr(rec.add(4).cast::<u32>());
+            // Relaxed: published by the Release store of the length below.
+            tag.store(END_OF_SEGMENT_TAG.to_le(), Ordering::Relaxed);
+            let len_word = AtomicU32::from_ptr(rec.cast::<u32>());
+            // Release: publishes the tag and, before it, the next segment's
+            // header (written through the same process, in program order).
+            // Pairs with the Acquire in `read_slot`: a tailer that sees the
+            // marker finds the next segment activated.
+            len_word.store(END_OF_SEGMENT_LEN.to_le(), Ordering::Release);
+        }
+        if self.sync == SyncPolicy::EveryRecord {
+            fault_point!(self, Marker)
+                .and_then(|()| self.seg.msync(at, END_MARKER_LEN))
+                .map_err(|e| JournalError::io(&self.seg.path, e))?;
+        }
         Ok(())
     }
 
@@ -745,9 +883,11 @@ impl JournalWriter {
     }
 
     /// Hands an old segment to the preparer to unmap (or unmaps it here).
+    /// Does not wake the preparer: `request_next`, which always follows,
+    /// does (one wake for both).
     fn retire(&mut self, old: Box<MappedSegment>) {
         match &self.preparer {
-            Some(handle) => {
+            Some(_) => {
                 // AcqRel: Release publishes the box to the preparer (pairs with
                 // its Acquire swap); Acquire in case we get back one it had not
                 // collected yet, which we then drop here.
@@ -760,13 +900,13 @@ impl JournalWriter {
                     // swapped out exactly once.
                     drop(unsafe { Box::from_raw(prev) });
                 }
-                handle.thread().unpark();
             }
             None => drop(old),
         }
     }
 
-    /// Asks the preparer for segment `index`.
+    /// Asks the preparer for segment `index` (and so also to collect a
+    /// retired segment): one unpark.
     fn request_next(&mut self, index: u64) {
         if let Some(handle) = &self.preparer {
             // Relaxed: published by the Release store of REQUESTED below.
@@ -791,6 +931,7 @@ impl Drop for JournalWriter {
             // A panicked background thread has nothing left to clean up.
             let _ = handle.join();
         }
+        drop(self.pending.take());
         for slot in [&self.shared.ready, &self.shared.retired] {
             // Acquire: the threads are joined; pairs with their last stores.
             let p = slot.swap(ptr::null_mut(), Ordering::Acquire);
@@ -816,9 +957,12 @@ fn new_header(index: u64, first_seq: u64, size: usize) -> SegmentHeader {
     }
 }
 
+/// The lock file a writer holds (`flock`, exclusive) while it is open.
+const LOCK_FILE: &str = "writer.lock";
+
 /// Exclusive, non-blocking `flock` on `<dir>/writer.lock`.
 fn lock_dir(dir: &Path) -> Result<File, JournalError> {
-    let path = dir.join("writer.lock");
+    let path = dir.join(LOCK_FILE);
     let file = OpenOptions::new()
         .read(true)
         .write(true)
@@ -836,6 +980,114 @@ fn lock_dir(dir: &Path) -> Result<File, JournalError> {
         return Err(JournalError::io(&path, err));
     }
     Ok(file)
+}
+
+/// Whether a writer (in this or another process) holds `<dir>/writer.lock`.
+///
+/// Probes with a non-blocking **shared** `flock` and releases it at once, so
+/// it never keeps a writer out for longer than the probe itself (a writer
+/// opening in exactly that window gets [`JournalError::WriterLocked`] and may
+/// retry). Never creates the lock file.
+pub(crate) fn writer_is_live(dir: &Path) -> Result<bool, JournalError> {
+    let path = dir.join(LOCK_FILE);
+    let file = match File::open(&path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+        Err(e) => return Err(JournalError::io(&path, e)),
+    };
+    // SAFETY: plain syscall on a valid, owned file descriptor.
+    let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_SH | libc::LOCK_NB) };
+    if rc == 0 {
+        // SAFETY: as above. (Closing the file would release it too; this
+        // releases it now, whatever happens to `file`.)
+        unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_UN) };
+        return Ok(false);
+    }
+    let err = std::io::Error::last_os_error();
+    if err.raw_os_error() == Some(libc::EWOULDBLOCK) {
+        return Ok(true);
+    }
+    Err(JournalError::io(&path, err))
+}
+
+/// The CPU set for the helper threads: `cpus`, or by default the affinity of
+/// the process's main thread (see the module docs). If that cannot be read
+/// (the main thread has exited), every CPU: the kernel narrows an affinity
+/// to the CPUs the process's cpuset allows.
+fn helper_cpu_set(cpus: Option<&[usize]>) -> libc::cpu_set_t {
+    // SAFETY: all-zero bytes are a valid, empty `cpu_set_t`.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    if let Some(cpus) = cpus {
+        for &cpu in cpus {
+            // SAFETY: `cpu < CPU_SETSIZE` (`JournalConfig::validate`), so the
+            // bit is inside the set.
+            unsafe { libc::CPU_SET(cpu, &mut set) };
+        }
+        return set;
+    }
+    // SAFETY: `getpid` has no preconditions; the main thread's id is the
+    // process id. `set` is valid for writes of the size passed.
+    let rc =
+        unsafe { libc::sched_getaffinity(libc::getpid(), std::mem::size_of_val(&set), &mut set) };
+    if rc != 0 {
+        for cpu in 0..CPU_SET_BITS {
+            // SAFETY: `cpu < CPU_SETSIZE`.
+            unsafe { libc::CPU_SET(cpu, &mut set) };
+        }
+    }
+    set
+}
+
+/// Spawns helper thread `name`, which first sets its own CPU affinity to
+/// `cpus` and reports back, then runs `body`. Waits for that report (cold:
+/// `open` only), so a helper never runs where it was not meant to: if the
+/// kernel refuses the set, the thread exits without running `body` and
+/// `open` fails.
+fn spawn_helper(
+    name: &str,
+    cpus: libc::cpu_set_t,
+    dir: &Path,
+    body: impl FnOnce() + Send + 'static,
+) -> Result<JoinHandle<()>, JournalError> {
+    let (tx, rx) = std::sync::mpsc::sync_channel::<std::io::Result<()>>(1);
+    let handle = thread::Builder::new()
+        .name(name.into())
+        .spawn(move || {
+            // SAFETY: `cpus` is a valid `cpu_set_t` of the size passed; pid 0
+            // is the calling thread.
+            let rc = unsafe { libc::sched_setaffinity(0, std::mem::size_of_val(&cpus), &cpus) };
+            let pinned = if rc == 0 {
+                Ok(())
+            } else {
+                Err(std::io::Error::last_os_error())
+            };
+            let go = pinned.is_ok();
+            // The receiver waits for this; if it is gone there is no one to
+            // tell (and `go` still decides).
+            let _ = tx.send(pinned);
+            if go {
+                body();
+            }
+        })
+        .map_err(|e| JournalError::io(dir, e))?;
+    let pinned = rx
+        .recv()
+        .unwrap_or_else(|_| Err(std::io::Error::other("journal helper thread died")));
+    match pinned {
+        Ok(()) => Ok(handle),
+        Err(e) => {
+            // It exits right after reporting; nothing to clean up.
+            let _ = handle.join();
+            if e.raw_os_error() == Some(libc::EINVAL) {
+                Err(JournalError::InvalidConfig {
+                    key: "background_cpus",
+                    reason: "none of these CPUs is available to this process",
+                })
+            } else {
+                Err(JournalError::io(dir, e))
+            }
+        }
+    }
 }
 
 /// The preparer: creates the requested next segment and unmaps retired ones.
@@ -889,11 +1141,15 @@ fn run_preparer(shared: &Shared) {
     }
 }
 
-/// The periodic flusher: every `interval`, `msync`s the range written since
-/// its last round, through its own read-only mapping of each segment.
-fn run_flusher(shared: &Shared, interval: Duration) {
-    // Acquire: pairs with the writer's Release stores of `committed`.
-    let (mut done_index, mut done_pos) = unpack(shared.committed.load(Ordering::Acquire));
+/// The periodic flusher: every `interval`, `msync(MS_SYNC)`s the range
+/// written since its last round, through its own `PROT_READ` mapping of each
+/// segment file opened read-write (`MappedSegment::open_flush`).
+///
+/// `start` is the write position at `open` (everything before it was synced
+/// by recovery or is a fresh header): the first round syncs from there, so
+/// records appended before this thread got to run are not skipped.
+fn run_flusher(shared: &Shared, interval: Duration, start: (u64, usize)) {
+    let (mut done_index, mut done_pos) = start;
     let mut current: Option<MappedSegment> = None;
     loop {
         thread::park_timeout(interval);
@@ -928,7 +1184,9 @@ fn flush_span(
     loop {
         if current.as_ref().is_none_or(|m| m.index != index) {
             let path = segment_path(&shared.dir, index);
-            *current = Some(MappedSegment::open_read(index, &path)?);
+            // Read-write descriptor: `msync` through a mapping of a read-only
+            // one writes nothing back (see `MappedSegment::open_flush`).
+            *current = Some(MappedSegment::open_flush(index, &path)?);
         }
         let Some(seg) = current.as_ref() else {
             return Ok(());
@@ -1114,5 +1372,150 @@ mod tests {
         let v = verify(dir.path()).unwrap();
         assert!(v.is_clean(), "{v:?}");
         assert_eq!(v.last_seq, Some(300));
+    }
+
+    /// `PER` records of 24-byte payloads (56-byte frames) fill an 8 KiB
+    /// segment: (8192 - 64 - 8) / 56.
+    const PER: u64 = (8192 - 64 - 8) / 56;
+
+    fn every_record(dir: &Path, background: bool) -> JournalConfig {
+        let mut c = small(dir);
+        c.sync = SyncPolicy::EveryRecord;
+        c.prepare_in_background = background;
+        c
+    }
+
+    fn read_all(dir: &Path) -> Vec<u64> {
+        let mut r = JournalReader::open(dir).unwrap();
+        let mut seqs = Vec::new();
+        while let Some(rec) = r.next() {
+            seqs.push(rec.unwrap().seq);
+        }
+        seqs
+    }
+
+    #[test]
+    fn failed_record_msync_reports_the_committed_seq() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut w, _) = JournalWriter::open(every_record(dir.path(), true)).unwrap();
+        assert_eq!(
+            w.append(RecordKind::Blob, 1, Nanos(0), &[1; 24]).unwrap(),
+            1
+        );
+        w.fault = Some(FailMsync::Record);
+        let err = w
+            .append(RecordKind::Blob, 1, Nanos(0), &[2; 24])
+            .unwrap_err();
+        assert!(
+            matches!(err, JournalError::NotDurable { seq: 2, .. }),
+            "{err:?}"
+        );
+        // Committed: the caller does not append it again, the next one is 3.
+        assert_eq!(w.next_seq(), 3);
+        assert_eq!(
+            w.append(RecordKind::Blob, 1, Nanos(0), &[3; 24]).unwrap(),
+            3
+        );
+        w.sync().unwrap();
+        drop(w);
+        assert_eq!(read_all(dir.path()), [1, 2, 3]);
+    }
+
+    #[test]
+    fn a_roll_that_fails_after_activating_is_retried_cleanly() {
+        for (fault, background) in [
+            (FailMsync::Header, true),
+            (FailMsync::Header, false),
+            (FailMsync::Marker, true),
+            (FailMsync::Marker, false),
+        ] {
+            let dir = tempfile::tempdir().unwrap();
+            let (mut w, _) = JournalWriter::open(every_record(dir.path(), background)).unwrap();
+            for _ in 0..PER {
+                w.append(RecordKind::Blob, 1, Nanos(0), &[7; 24]).unwrap();
+            }
+            assert_eq!(w.segment_index(), 0);
+            w.fault = Some(fault);
+            // This append needs the roll, which fails after activating
+            // segment 1: nothing appended, a plain I/O error.
+            let err = w
+                .append(RecordKind::Blob, 1, Nanos(0), &[8; 24])
+                .unwrap_err();
+            assert!(matches!(err, JournalError::Io { .. }), "{fault:?}: {err:?}");
+            assert_eq!(w.next_seq(), PER + 1, "{fault:?}");
+            // A small record that would still fit in segment 0 must not go
+            // there (segment 1's header already says it starts at PER + 1),
+            // nor over the end marker.
+            assert_eq!(
+                w.append(RecordKind::Blob, 1, Nanos(0), b"").unwrap(),
+                PER + 1,
+                "{fault:?}"
+            );
+            assert_eq!(w.segment_index(), 1, "{fault:?}");
+            for _ in 0..PER + 3 {
+                w.append(RecordKind::Blob, 1, Nanos(0), &[9; 24]).unwrap();
+            }
+            assert_eq!(w.stats().rolls, 2, "{fault:?}");
+            let last = w.next_seq() - 1;
+            drop(w);
+            let v = verify(dir.path()).unwrap();
+            assert!(v.is_clean(), "{fault:?}: {v:?}");
+            assert_eq!(read_all(dir.path()), (1..=last).collect::<Vec<_>>());
+            // And a writer opens it again where it ended.
+            let (_w, report) = JournalWriter::open(every_record(dir.path(), background)).unwrap();
+            assert_eq!(report.next_seq, last + 1);
+        }
+    }
+
+    #[test]
+    fn a_writer_dropped_after_a_failed_roll_reopens_cleanly() {
+        for fault in [FailMsync::Header, FailMsync::Marker] {
+            let dir = tempfile::tempdir().unwrap();
+            let (mut w, _) = JournalWriter::open(every_record(dir.path(), false)).unwrap();
+            for _ in 0..PER {
+                w.append(RecordKind::Blob, 1, Nanos(0), &[7; 24]).unwrap();
+            }
+            w.fault = Some(fault);
+            assert!(w.append(RecordKind::Blob, 1, Nanos(0), &[8; 24]).is_err());
+            drop(w);
+            assert!(verify(dir.path()).unwrap().is_clean(), "{fault:?}");
+            let (mut w, report) = JournalWriter::open(every_record(dir.path(), false)).unwrap();
+            assert_eq!(report.next_seq, PER + 1, "{fault:?}");
+            assert_eq!(
+                w.append(RecordKind::Blob, 1, Nanos(0), &[8; 24]).unwrap(),
+                PER + 1
+            );
+            drop(w);
+            assert_eq!(read_all(dir.path()), (1..=PER + 1).collect::<Vec<_>>());
+        }
+    }
+
+    #[test]
+    fn background_cpus_are_validated() {
+        let mut c = JournalConfig::new("/tmp/x");
+        c.background_cpus = Some(vec![]);
+        assert!(matches!(
+            c.validate(),
+            Err(JournalError::InvalidConfig {
+                key: "background_cpus",
+                ..
+            })
+        ));
+        c.background_cpus = Some(vec![CPU_SET_BITS]);
+        assert!(c.validate().is_err());
+        c.background_cpus = Some(vec![0]);
+        assert!(c.validate().is_ok());
+    }
+
+    #[test]
+    fn writer_lock_probe_sees_a_writer_and_never_blocks_one() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(!writer_is_live(dir.path()).unwrap());
+        let (w, _) = JournalWriter::open(small(dir.path())).unwrap();
+        assert!(writer_is_live(dir.path()).unwrap());
+        drop(w);
+        assert!(!writer_is_live(dir.path()).unwrap());
+        // The probe released its lock: a writer opens right after it.
+        let (_w, _) = JournalWriter::open(small(dir.path())).unwrap();
     }
 }
