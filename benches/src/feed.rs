@@ -1102,10 +1102,17 @@ mod tests {
     #[test]
     fn thread_cpu_sees_named_threads_and_attributes_them() {
         let (tx, rx) = std::sync::mpsc::channel::<()>();
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel::<()>();
         let t = std::thread::Builder::new()
             .name("sim-cpu-probe".to_owned())
-            .spawn(move || rx.recv())
+            .spawn(move || {
+                // std names the thread from inside it: once this runs, /proc
+                // shows the name.
+                let _ = ready_tx.send(());
+                rx.recv()
+            })
             .expect("spawn probe");
+        ready_rx.recv().expect("probe started");
         let a = cpu_sample();
         assert!(
             a.threads.iter().any(|(_, name, _)| name == "sim-cpu-probe"),
