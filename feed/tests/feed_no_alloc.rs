@@ -1,0 +1,172 @@
+//! The feed agent allocates nothing per message on `ws://`: a count, not a
+//! timing.
+//!
+//! The real `FeedAgent` (socket reads, frame reader, decoder, books,
+//! conflator, stale guard, md-ring pushes) runs on this thread through an
+//! `AgentInvoker`, against the simulator on loopback with bookTicker, trade,
+//! aggTrade and diff-depth streams for two symbols. Once both books are synced
+//! and messages flow, a counting global allocator counts every allocation
+//! made on this thread while tens of thousands of messages go through.
+//! The simulator's threads are not counted: they are the venue.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use talon_core::agent::{AgentInvoker, Runtime};
+use talon_core::clock::MonotonicClock;
+use talon_core::event::MarketEvent;
+use talon_core::instrument::{Filters, InstrumentSpec, InstrumentTable, Symbol};
+use talon_core::ring::ring;
+use talon_feed::agent::FeedAgent;
+use talon_feed::book::SyncState;
+use talon_feed::config::{DepthSpeed, FeedConfig, Venue};
+use talon_feed::counters::FeedCounter;
+use talon_sim::{SimConfig, Simulator};
+
+struct CountingAllocator;
+
+static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
+static MEASURING: AtomicBool = AtomicBool::new(false);
+
+thread_local! {
+    /// Const-initialised, no destructor: reading it never allocates.
+    static TRACKED: Cell<bool> = const { Cell::new(false) };
+}
+
+fn count_if_tracked() {
+    // Relaxed: the window is opened and closed by this same thread, so
+    // program order is enough; other threads are never tracked.
+    if MEASURING.load(Ordering::Relaxed) && TRACKED.try_with(Cell::get).unwrap_or(false) {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+// SAFETY: every method forwards to `System` with the caller's arguments
+// unchanged, so `System`'s guarantees carry over; counting touches only
+// atomics and a const thread-local, which never allocate.
+unsafe impl GlobalAlloc for CountingAllocator {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        count_if_tracked();
+        // SAFETY: forwarded unchanged; the caller upholds `alloc`'s contract.
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        count_if_tracked();
+        // SAFETY: forwarded unchanged; the caller upholds `alloc_zeroed`'s contract.
+        unsafe { System.alloc_zeroed(layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        count_if_tracked();
+        // SAFETY: forwarded unchanged; the caller upholds `realloc`'s contract.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: forwarded unchanged; the caller upholds `dealloc`'s contract.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: CountingAllocator = CountingAllocator;
+
+fn table() -> InstrumentTable {
+    let mut t = InstrumentTable::new();
+    for (s, base) in [("BTCUSDT", "BTC"), ("ETHUSDT", "ETH")] {
+        t.insert(InstrumentSpec {
+            symbol: Symbol::new(s).expect("symbol"),
+            base_asset: Symbol::new(base).expect("base"),
+            quote_asset: Symbol::new("USDT").expect("quote"),
+            filters: Filters::default(),
+        })
+        .expect("instrument");
+    }
+    t
+}
+
+#[test]
+fn feed_agent_allocates_nothing_per_message_on_ws() {
+    let sim = Simulator::start(SimConfig {
+        rate: 20_000,
+        seed: 11,
+        ..SimConfig::default()
+    })
+    .expect("simulator starts");
+    let mut cfg = FeedConfig::new(
+        Venue::Sim {
+            ws_base: sim.ws_base(),
+            http_base: sim.http_base(),
+            tls_root_der: None,
+        },
+        &["BTCUSDT", "ETHUSDT"],
+    );
+    cfg.streams.agg_trade = true;
+    cfg.streams.depth = Some(DepthSpeed::Ms1000);
+    let instruments = table();
+    let ids = [
+        instruments.id_of("BTCUSDT").expect("btc"),
+        instruments.id_of("ETHUSDT").expect("eth"),
+    ];
+    let (md, mut rx) = ring::<MarketEvent>("md", 1 << 14);
+    let agent = FeedAgent::new(cfg, &instruments, md, MonotonicClock::new()).expect("feed");
+    let counters = agent.counters();
+    let mut inv = AgentInvoker::new(agent, &Runtime::new());
+    inv.start().expect("feed starts");
+
+    let mut events = 0u64;
+    let mut cycle = |inv: &mut AgentInvoker<FeedAgent>, events: &mut u64| {
+        let work = inv.invoke().expect("feed cycle");
+        *events += rx.drain(4096, |_| {}) as u64;
+        if work == 0 {
+            // Not sleep(): a syscall, but the same allocation-free one the
+            // runner's idle strategy would use.
+            std::thread::yield_now();
+        }
+    };
+
+    // Warm up: connected, both books synced, messages flowing.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !(ids.iter().all(|id| {
+        inv.agent()
+            .book(*id)
+            .is_some_and(|b| b.state() == SyncState::Synced)
+    }) && events > 2_000)
+    {
+        assert!(Instant::now() < deadline, "feed never synced: {counters:?}");
+        cycle(&mut inv, &mut events);
+    }
+
+    let messages_before = counters.get(FeedCounter::Messages);
+    let depth_before = counters.get(FeedCounter::DepthUpdates);
+    let resyncs_before = counters.get(FeedCounter::Resyncs);
+    TRACKED.with(|t| t.set(true));
+    ALLOCATIONS.store(0, Ordering::Relaxed);
+    MEASURING.store(true, Ordering::Relaxed);
+    let window = Instant::now();
+    while counters.get(FeedCounter::Messages) - messages_before < 20_000 {
+        if window.elapsed() > Duration::from_secs(60) {
+            break;
+        }
+        cycle(&mut inv, &mut events);
+    }
+    MEASURING.store(false, Ordering::Relaxed);
+    TRACKED.with(|t| t.set(false));
+    let allocations = ALLOCATIONS.load(Ordering::Relaxed);
+    let messages = counters.get(FeedCounter::Messages) - messages_before;
+    let depth = counters.get(FeedCounter::DepthUpdates) - depth_before;
+    let resyncs = counters.get(FeedCounter::Resyncs) - resyncs_before;
+    inv.close();
+    sim.stop();
+
+    assert!(messages >= 20_000, "the window saw real traffic: {messages}");
+    assert!(depth > 0, "depth diffs went through the books: {depth}");
+    assert_eq!(resyncs, 0, "no resync (which fetches a snapshot) in the window");
+    assert_eq!(
+        allocations, 0,
+        "{allocations} allocations on the feed thread over {messages} messages"
+    );
+}
