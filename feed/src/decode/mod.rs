@@ -69,6 +69,7 @@ mod fields;
 mod fixed;
 mod message;
 mod scan;
+mod venue;
 
 pub use error::{DecodeCounters, DecodeError};
 pub use message::{
@@ -117,6 +118,26 @@ fn open(input: &[u8]) -> Result<Cursor<'_>, DecodeError> {
 /// ```
 #[inline]
 pub fn decode(input: &[u8]) -> Result<Envelope<'_>, DecodeError> {
+    match venue::decode(input) {
+        Some(env) => Ok(env),
+        None => decode_general(input),
+    }
+}
+
+/// The venue-layout fast path alone: `Some` for an input in one of the
+/// exact layouts listed under "Fast path" above (then equal to what
+/// [`decode_general`] returns), `None` for anything else. [`decode`] tries
+/// this first; exposed for tests and benchmarks.
+#[inline]
+pub fn decode_venue_layout(input: &[u8]) -> Option<Envelope<'_>> {
+    venue::decode(input)
+}
+
+/// The general scanner alone (any key order, whitespace, extra fields; every
+/// rejection with its reason). [`decode`] runs it when the fast path
+/// declines; exposed for tests and benchmarks.
+#[inline(never)]
+pub fn decode_general(input: &[u8]) -> Result<Envelope<'_>, DecodeError> {
     let mut cur = open(input)?;
     let mut top = Fields::new(input);
     let mut data = Fields::new(input);
@@ -140,6 +161,9 @@ pub fn decode(input: &[u8]) -> Result<Envelope<'_>, DecodeError> {
 /// (`{"lastUpdateId":…,"bids":[…],"asks":[…]}`); the snapshot's `symbol` is
 /// `None` (the caller knows what it asked for).
 pub fn decode_snapshot(input: &[u8]) -> Result<DepthSnapshot<'_>, DecodeError> {
+    if let Some(s) = venue::snapshot(input) {
+        return Ok(s);
+    }
     let mut cur = open(input)?;
     let mut f = Fields::new(input);
     fields::scan_object(&mut cur, &mut f, None)?;
