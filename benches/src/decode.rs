@@ -42,7 +42,7 @@ use rust_decimal::Decimal;
 use serde::Deserialize;
 use talon_core::clock::{MonotonicClock, NanoClock};
 use talon_core::num::{Price, Qty};
-use talon_feed::decode::{Decoded, Envelope, DecodeError, decode, decode_general};
+use talon_feed::decode::{DecodeError, Decoded, Envelope, decode, decode_general};
 
 use crate::error::BenchError;
 use crate::machine::{MachineInfo, core_ids, pin_current};
@@ -506,7 +506,9 @@ pub fn run_decode_bench(cfg: &DecodeBenchConfig) -> Result<BenchReport, BenchErr
         let mut serde_runs = Vec::new();
         for _ in 0..cfg.runs {
             talon_runs.push(measure(cfg, &clock, frames, |m| talon_once(m.as_bytes()))?);
-            general_runs.push(measure(cfg, &clock, frames, |m| general_once(m.as_bytes()))?);
+            general_runs.push(measure(cfg, &clock, frames, |m| {
+                general_once(m.as_bytes())
+            })?);
             serde_runs.push(measure(cfg, &clock, frames, |m| serde_once(kind, m))?);
         }
         let bytes: usize = frames.iter().map(String::len).sum::<usize>() / frames.len().max(1);

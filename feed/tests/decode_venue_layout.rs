@@ -134,7 +134,11 @@ fn sim_frames_hit(h: &talon_sim::SimHandle, path: &str, n: usize) -> Vec<String>
     let deadline = Instant::now() + TIMEOUT * 2;
     let mut seen = Vec::new();
     while seen.len() < n {
-        assert!(Instant::now() < deadline, "{path}: only {} frames", seen.len());
+        assert!(
+            Instant::now() < deadline,
+            "{path}: only {} frames",
+            seen.len()
+        );
         if let tungstenite::Message::Text(t) = ws.read().expect("read") {
             let t = t.to_string();
             assert!(check(t.as_bytes()), "{path}: fast path declined {t}");
@@ -204,10 +208,21 @@ fn decimal(r: u64, mode: u8) -> String {
     let raw = (r >> 1) as i64;
     match mode % 16 {
         0 => Qty::from_raw(raw).to_string(),
-        1 => ["0.5", "672", "1.10000000000", "00012.5", "0", "12345678901.5"][(r % 6) as usize]
+        1 => [
+            "0.5",
+            "672",
+            "1.10000000000",
+            "00012.5",
+            "0",
+            "12345678901.5",
+        ][(r % 6) as usize]
             .to_owned(),
-        2 => Price::from_raw(raw % 100_000_000_000_000_000).fixed().to_string(),
-        _ => Price::from_raw(raw % 10_000_000_000_000).fixed().to_string(),
+        2 => Price::from_raw(raw % 100_000_000_000_000_000)
+            .fixed()
+            .to_string(),
+        _ => Price::from_raw(raw % 10_000_000_000_000)
+            .fixed()
+            .to_string(),
     }
 }
 
@@ -218,7 +233,9 @@ fn levels(seed: u64, n: usize) -> String {
         if i > 0 {
             out.push(',');
         }
-        s = s.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+        s = s
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
         let p = decimal(s, (s >> 60) as u8);
         let q = decimal(s.rotate_left(17), (s >> 56) as u8);
         out.push_str(&format!("[\"{p}\",\"{q}\"]"));
@@ -238,7 +255,15 @@ struct Msg {
     wrapped: bool,
 }
 
-const SYMBOLS: &[&str] = &["BTCUSDT", "ETHBTC", "1000SATSUSDT", "A", "", "X~Y", "NKN USDT"];
+const SYMBOLS: &[&str] = &[
+    "BTCUSDT",
+    "ETHBTC",
+    "1000SATSUSDT",
+    "A",
+    "",
+    "X~Y",
+    "NKN USDT",
+];
 
 fn msg() -> impl Strategy<Value = Msg> {
     (
@@ -492,11 +517,17 @@ fn near_misses_decline_with_the_general_reason() {
     let base = r#"{"u":1,"s":"BTCUSDT","b":"1.00000000","B":"2.00000000","a":"3.00000000","A":"4.00000000"}"#;
     assert!(decode_venue_layout(base.as_bytes()).is_some());
     for (text, reason) in [
-        (base.replace("\"1.00000000\"", "\"1.000000001\""), E::TooManyDecimals),
+        (
+            base.replace("\"1.00000000\"", "\"1.000000001\""),
+            E::TooManyDecimals,
+        ),
         (base.replace("\"1.00000000\"", "\"-1\""), E::BadDecimal),
         (base.replace("\"u\":1", "\"u\":01"), E::Malformed),
         (base.replace("\"u\":1", "\"u\":1.0"), E::WrongType),
-        (base.replace("\"u\":1", "\"u\":18446744073709551616"), E::NumberOverflow),
+        (
+            base.replace("\"u\":1", "\"u\":18446744073709551616"),
+            E::NumberOverflow,
+        ),
         (base.replace("BTCUSDT", "BTC\\u0055SDT"), E::EscapedString),
         (base.replace("}", ",\"u\":2}"), E::DuplicateKey),
         (format!("{base}x"), E::TrailingData),

@@ -55,7 +55,9 @@ use talon_core::num::{Price, Qty};
 use super::Envelope;
 use super::fields::stream_symbol;
 use super::fixed;
-use super::message::{AggTradeMsg, BookTicker, Decoded, DepthSnapshot, DepthUpdate, Levels, TradeMsg};
+use super::message::{
+    AggTradeMsg, BookTicker, Decoded, DepthSnapshot, DepthUpdate, Levels, TradeMsg,
+};
 
 /// A decimal string as read: its raw value (venue shape) or its content
 /// (any other shape, for `fixed::price` / `fixed::qty` to decide).
