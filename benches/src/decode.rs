@@ -9,7 +9,15 @@
 //! cryptofeed capture (embedded from `feed/tests/fixtures/binance/`), and
 //! for `trade`, `aggTrade`, `depthUpdate` (10 levels, 5 per side) and
 //! partial depth `depth20` (20 + 20 levels) 64 frames each, generated in the
-//! capture's format with varying ids, prices and quantities.
+//! capture's format with varying ids, prices and quantities. All of these
+//! are in the venue's exact layout, so `decode` takes its venue-layout fast
+//! path on them (the real case). One more case, `bookTicker, keys
+//! reordered`, is the same 84 frames with the payload's keys reversed: the
+//! fast path declines and the general scanner does the work.
+//!
+//! Each case has three rows: `talon decode` (`decode`: fast path, general
+//! scanner on a decline), `talon general scanner only` (`decode_general`,
+//! what `decode` costs on a frame outside the venue layout) and serde_json.
 //!
 //! The alternative is serde_json into typed `#[derive(Deserialize)]` structs
 //! borrowing `&str` fields (no copies of the text), then
@@ -34,7 +42,7 @@ use rust_decimal::Decimal;
 use serde::Deserialize;
 use talon_core::clock::{MonotonicClock, NanoClock};
 use talon_core::num::{Price, Qty};
-use talon_feed::decode::{Decoded, decode};
+use talon_feed::decode::{DecodeError, Decoded, Envelope, decode, decode_general};
 
 use crate::error::BenchError;
 use crate::machine::{MachineInfo, core_ids, pin_current};
@@ -104,6 +112,22 @@ fn levels(seed: &mut u64, n: usize, base: u64, down: bool) -> String {
     out
 }
 
+/// Label of the bookTicker case with the payload's keys in another order
+/// (the general scanner's case: the fast path declines on it).
+const BOOK_SHUFFLED: &str = "bookTicker, keys reordered";
+
+/// The same bookTicker frame with its payload keys in the order
+/// `A a B b s u` (values unchanged): valid, equal, not the venue layout.
+fn shuffle_book_ticker(m: &str) -> String {
+    let Some((head, payload)) = m.split_once("\"data\":{") else {
+        return m.to_owned();
+    };
+    let body = payload.trim_end_matches('}');
+    let mut members: Vec<&str> = body.split(',').collect();
+    members.reverse();
+    format!("{head}\"data\":{{{}}}}}", members.join(","))
+}
+
 /// The frames of each case: (kind label, frames).
 fn corpus() -> Vec<(&'static str, Vec<String>)> {
     let mut seed = 0x5EED_u64;
@@ -150,8 +174,10 @@ fn corpus() -> Vec<(&'static str, Vec<String>)> {
             levels(&mut seed, 20, px, false),
         ));
     }
+    let shuffled = book.iter().map(|m| shuffle_book_ticker(m)).collect();
     vec![
         ("bookTicker", book),
+        (BOOK_SHUFFLED, shuffled),
         ("trade", trade),
         ("aggTrade", agg),
         ("depthUpdate (10 levels)", depth),
@@ -247,7 +273,7 @@ type Extract = (Vec<u64>, Vec<Decimal>);
 
 fn serde_extract(kind: &str, m: &str) -> Option<Extract> {
     Some(match kind {
-        "bookTicker" => {
+        "bookTicker" | BOOK_SHUFFLED => {
             let w: Wrapper<'_, SerdeBookTicker<'_>> = serde_json::from_str(m).ok()?;
             let d = w.data;
             black_box((w.stream, d.s));
@@ -351,7 +377,18 @@ fn talon_extract(m: &str) -> Option<Extract> {
 /// levels (as the feed does when applying them); returns a value to sink.
 #[inline]
 fn talon_once(m: &[u8]) -> i64 {
-    match decode(m) {
+    consume(decode(m))
+}
+
+/// As [`talon_once`] with the general scanner only (no venue fast path).
+#[inline]
+fn general_once(m: &[u8]) -> i64 {
+    consume(decode_general(m))
+}
+
+#[inline]
+fn consume(r: Result<Envelope<'_>, DecodeError>) -> i64 {
+    match r {
         Ok(env) => match env.message {
             Decoded::BookTicker(t) => t.bid_price.raw() ^ t.ask_qty.raw() ^ t.update_id as i64,
             Decoded::Trade(t) => t.price.raw() ^ t.trade_id as i64,
@@ -423,6 +460,7 @@ fn measure(
 }
 
 const TALON: &str = "talon decode";
+const GENERAL: &str = "talon general scanner only";
 const SERDE: &str = "serde_json + Decimal";
 
 /// Runs the decode benchmark and returns its report.
@@ -453,15 +491,24 @@ pub fn run_decode_bench(cfg: &DecodeBenchConfig) -> Result<BenchReport, BenchErr
                     "talon and serde_json disagree on a benchmark frame",
                 ));
             }
+            if decode(m.as_bytes()) != decode_general(m.as_bytes()) {
+                return Err(BenchError::InvalidConfig(
+                    "talon's fast path and general scanner disagree on a benchmark frame",
+                ));
+            }
         }
     }
 
     let mut sections = Vec::new();
     for (kind, frames) in &corpus {
         let mut talon_runs = Vec::new();
+        let mut general_runs = Vec::new();
         let mut serde_runs = Vec::new();
         for _ in 0..cfg.runs {
             talon_runs.push(measure(cfg, &clock, frames, |m| talon_once(m.as_bytes()))?);
+            general_runs.push(measure(cfg, &clock, frames, |m| {
+                general_once(m.as_bytes())
+            })?);
             serde_runs.push(measure(cfg, &clock, frames, |m| serde_once(kind, m))?);
         }
         let bytes: usize = frames.iter().map(String::len).sum::<usize>() / frames.len().max(1);
@@ -473,12 +520,19 @@ pub fn run_decode_bench(cfg: &DecodeBenchConfig) -> Result<BenchReport, BenchErr
             SERDE,
             vec![
                 CaseResult::new(TALON, talon_runs),
+                CaseResult::new(GENERAL, general_runs),
                 CaseResult::new(SERDE, serde_runs),
             ],
         );
         let speedup = s.ops_ratio(TALON, SERDE);
         let rate = s.case(TALON).and_then(|c| c.median.ops_per_sec);
         let is_book = *kind == "bookTicker";
+        s.checks.push(Check::new(
+            "fast path gain (talon rate / general scanner rate)",
+            s.ops_ratio(TALON, GENERAL),
+            "x",
+            None,
+        ));
         s.checks.push(Check::new(
             "speedup (talon rate / serde_json rate)",
             speedup,
@@ -508,9 +562,10 @@ pub fn run_decode_bench(cfg: &DecodeBenchConfig) -> Result<BenchReport, BenchErr
                 "one sample = mean ns/message over a batch of {BATCH} (two clock reads per batch); ops/s = messages / summed batch time; thread pinned to core {}",
                 pinned.map_or_else(|| "none".to_owned(), |c| c.to_string())
             ),
-            "talon decode: talon_feed::decode::decode (zero allocation, full JSON validation, fixed point via an exact u64 fast path in front of Price/Qty::parse_bytes); depth levels are iterated (parsed) as the feed does".to_owned(),
+            "talon decode: talon_feed::decode::decode (zero allocation, exact fixed point): the venue-layout fast path (keys matched literally in the venue's order, declines to the general scanner on any mismatch), else the general scanner; depth levels are iterated (parsed) as the feed does".to_owned(),
+            "talon general scanner only: talon_feed::decode::decode_general (any key order, full JSON validation) on the same frames; 'keys reordered' = the bookTicker frames with payload keys reversed (fast path declines)".to_owned(),
             "serde_json + Decimal: serde_json::from_str into #[derive(Deserialize)] structs borrowing &str fields, then rust_decimal::Decimal::from_str per price/qty (depth: Vec<(&str,&str)> then Vec<(Decimal,Decimal)>); values checked equal to talon's before timing".to_owned(),
-            "ratio column: talon p50 / serde_json p50 (lower is faster); speedup check: rate ratio".to_owned(),
+            "ratio column: p50 / serde_json p50 (lower is faster); speedup check: rate ratio".to_owned(),
         ],
         sections,
     })
@@ -533,6 +588,21 @@ mod tests {
     }
 
     #[test]
+    fn venue_frames_take_the_fast_path_and_shuffled_ones_do_not() {
+        use talon_feed::decode::decode_venue_layout;
+        for (kind, frames) in corpus() {
+            for m in &frames {
+                let fast = decode_venue_layout(m.as_bytes());
+                if kind == BOOK_SHUFFLED {
+                    assert!(fast.is_none(), "{m}");
+                } else {
+                    assert_eq!(fast.map(Ok), Some(decode_general(m.as_bytes())), "{m}");
+                }
+            }
+        }
+    }
+
+    #[test]
     fn tiny_run_produces_a_report_with_every_kind() {
         let cfg = DecodeBenchConfig {
             messages: 2_000,
@@ -541,9 +611,9 @@ mod tests {
             core: None,
         };
         let r = run_decode_bench(&cfg).unwrap();
-        assert_eq!(r.sections.len(), 5);
+        assert_eq!(r.sections.len(), 6);
         for s in &r.sections {
-            assert_eq!(s.cases.len(), 2);
+            assert_eq!(s.cases.len(), 3);
             assert!(s.cases.iter().all(|c| c.median.samples == 2));
         }
         let md = r.to_markdown();

@@ -523,7 +523,7 @@ pub(super) fn build<'a>(
 
 /// `btcusdt` of `btcusdt@depth20@100ms`; `None` without a non-empty prefix
 /// before an `@`.
-fn stream_symbol(stream: Option<&[u8]>) -> Option<&[u8]> {
+pub(super) fn stream_symbol(stream: Option<&[u8]>) -> Option<&[u8]> {
     let s = stream?;
     let at = s.iter().position(|&b| b == b'@')?;
     s.get(..at).filter(|p| !p.is_empty())

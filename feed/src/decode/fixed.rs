@@ -32,7 +32,7 @@ const POW10_FILL: [u64; 9] = [
 /// Eight ASCII digits (little-endian word, first digit in the low byte) to
 /// their value, or `None` if any byte is not `0`–`9`.
 #[inline]
-fn eight_digits(w: u64) -> Option<u64> {
+pub(super) fn eight_digits(w: u64) -> Option<u64> {
     // Each byte 0x30..=0x39: high nibble 3, and adding 6 does not carry
     // out of the low nibble.
     let hi = w & 0xF0F0_F0F0_F0F0_F0F0;
