@@ -162,9 +162,15 @@ fn feed_agent_allocates_nothing_per_message_on_ws() {
     inv.close();
     sim.stop();
 
-    assert!(messages >= 20_000, "the window saw real traffic: {messages}");
+    assert!(
+        messages >= 20_000,
+        "the window saw real traffic: {messages}"
+    );
     assert!(depth > 0, "depth diffs went through the books: {depth}");
-    assert_eq!(resyncs, 0, "no resync (which fetches a snapshot) in the window");
+    assert_eq!(
+        resyncs, 0,
+        "no resync (which fetches a snapshot) in the window"
+    );
     assert_eq!(
         allocations, 0,
         "{allocations} allocations on the feed thread over {messages} messages"
