@@ -384,6 +384,24 @@ impl Market {
         }
     }
 
+    /// Closes the open `@depth` (when aggregated) and `@depth@100ms` windows
+    /// now: their pending changes go out as diffs stamped with the current
+    /// virtual time, and new windows start empty. After this (with the
+    /// generator paused) every diff stream ends at the book's update id.
+    pub(crate) fn flush_windows(&mut self, reg: &Registry, batch: &mut Batch) {
+        let vt = self.vt_ns(self.msgs);
+        let e_ms = self.start_ms + vt / NS_PER_MS;
+        let aggregated_raw = self.depth_interval_ns > 0;
+        for s in &mut self.syms {
+            if aggregated_raw {
+                let mut agg = take_agg(s, false);
+                emit_agg(s, &mut agg, e_ms, s.stream_base + K_DEPTH, reg, batch);
+            }
+            let mut agg = take_agg(s, true);
+            emit_agg(s, &mut agg, e_ms, s.stream_base + K_DEPTH_100, reg, batch);
+        }
+    }
+
     /// One generator step: one market event on one symbol, its messages
     /// appended to `batch` (only streams with interest are formatted).
     /// Returns the number of real-time messages the step counts.

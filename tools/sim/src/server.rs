@@ -460,6 +460,22 @@ impl SimHandle {
         }
     }
 
+    /// Pauses (if running), then closes the open depth aggregation windows
+    /// (`@depth@100ms`, and `@depth` when `depth_interval_ms` > 0) and
+    /// publishes their pending diffs: every diff stream then ends at
+    /// [`book`](Self::book)'s `last_update_id`, so a client's book can be
+    /// compared with the simulator's at the venue's own cadences. Tests only;
+    /// the venue never closes a window early.
+    pub fn pause_and_flush_windows(&self) {
+        self.pause();
+        let Some(market) = &self.sh.market else {
+            return;
+        };
+        let mut batch = Batch::default();
+        lock(market).flush_windows(&self.sh.reg, &mut batch);
+        self.sh.bus.publish(batch);
+    }
+
     /// Resumes pacing (from the current virtual time; no catch-up burst).
     pub fn resume(&self) {
         let mut st = lock(&self.sh.ctl);
