@@ -22,7 +22,14 @@
 //!
 //! A failed or closed connection marks every instrument stale, schedules a
 //! reconnect with exponential backoff and jitter, and on reopening every
-//! book is resynced (its diff stream restarted). Stamps: `recv` = the socket
+//! book is resynced (its diff stream restarted). The backoff is reset only
+//! once a connection has stayed open for `reconnect.reset_after_ms`
+//! (checked each duty cycle), so a venue that accepts and at once drops
+//! every connection sees growing delays; and every attempt must fit the
+//! attempt budget (`reconnect.max_attempts` per
+//! `reconnect.attempt_window_ms`, below the venue's 300 per 5 minutes per
+//! IP): an attempt over budget is postponed and counted in
+//! `connects_throttled`. Stamps: `recv` = the socket
 //! read that completed the message returned, `decode` = the message was
 //! decoded.
 //!
@@ -41,7 +48,7 @@ use talon_core::event::{MarketData, MarketEvent, Stamps};
 use talon_core::instrument::{InstrumentId, InstrumentTable, Symbol};
 use talon_core::ring::MdProducer;
 
-use crate::backoff::BackoffState;
+use crate::backoff::{AttemptBudget, BackoffState};
 use crate::book::{BookSync, BufferCapacity, SyncAction, SyncCounters};
 use crate::config::FeedConfig;
 use crate::conflate::{ConflateCounters, Conflator, Delivery, Refused};
@@ -97,9 +104,15 @@ pub struct FeedAgent {
     http_backoff: BackoffState,
     fetching: Option<usize>,
     backoff: BackoffState,
+    /// Caps connection attempts per sliding window.
+    budget: AttemptBudget,
+    /// An open connection older than this resets the backoff.
+    reset_after: u64,
     connect_at: Nanos,
     ever_opened: bool,
     conn_opened: bool,
+    /// When the current connection opened.
+    opened_at: Nanos,
     max_messages: usize,
     r: Router,
 }
@@ -221,9 +234,12 @@ impl FeedAgent {
             http_backoff: BackoffState::new(cfg.reconnect, cfg.seed ^ 0x5eed),
             fetching: None,
             backoff: BackoffState::new(cfg.reconnect, cfg.seed),
+            budget: AttemptBudget::new(cfg.reconnect.max_attempts, cfg.reconnect.attempt_window),
+            reset_after: crate::ws::duration_nanos(cfg.reconnect.reset_after),
             connect_at: Nanos::ZERO,
             ever_opened: false,
             conn_opened: false,
+            opened_at: Nanos::ZERO,
             max_messages: cfg.max_messages_per_cycle,
             r: Router {
                 clock,
@@ -302,11 +318,12 @@ impl FeedAgent {
         self.connect_at = self.backoff.next_attempt_at(now);
     }
 
-    /// The connection (re)opened: every book restarts its procedure.
-    fn on_opened(&mut self) {
+    /// The connection (re)opened: every book restarts its procedure. The
+    /// backoff is not reset here (see [`FeedAgent::check_healthy`]).
+    fn on_opened(&mut self, now: Nanos) {
         self.r.counters.increment(FeedCounter::Connects);
         self.conn_opened = true;
-        self.backoff.reset();
+        self.opened_at = now;
         if self.ever_opened {
             self.http.cancel();
             self.fetching = None;
@@ -320,6 +337,18 @@ impl FeedAgent {
             }
         }
         self.ever_opened = true;
+    }
+
+    /// Resets the backoff once the open connection has lasted
+    /// `reconnect.reset_after_ms`: only a connection that proved healthy
+    /// earns a fast reconnect.
+    fn check_healthy(&mut self, now: Nanos) {
+        if self.conn_opened
+            && self.backoff.failures() > 0
+            && now.saturating_elapsed_since(self.opened_at) >= self.reset_after
+        {
+            self.backoff.reset();
+        }
     }
 
     /// Advances the snapshot request; starts the next one when idle.
@@ -605,7 +634,13 @@ impl Agent for FeedAgent {
         }
         if self.ws.state() == WsState::Idle {
             if now >= self.connect_at {
-                self.connect(now);
+                match self.budget.try_attempt(now) {
+                    Ok(()) => self.connect(now),
+                    Err(at) => {
+                        self.r.counters.increment(FeedCounter::ConnectsThrottled);
+                        self.connect_at = at;
+                    }
+                }
                 work += 1;
             }
         } else {
@@ -618,8 +653,9 @@ impl Agent for FeedAgent {
                 Ok(p) => {
                     self.r.counters.add(FeedCounter::Bytes, p.bytes as u64);
                     if p.opened {
-                        self.on_opened();
+                        self.on_opened(now);
                     }
+                    self.check_healthy(now);
                     work += p.work();
                 }
                 Err(e) => {

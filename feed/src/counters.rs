@@ -65,11 +65,14 @@ pub enum FeedCounter {
     StaleMarks,
     /// Instruments marked fresh again.
     FreshMarks,
+    /// Connection attempts delayed by the attempt budget
+    /// (`reconnect.max_attempts` per `reconnect.attempt_window_ms`).
+    ConnectsThrottled,
 }
 
 impl FeedCounter {
     /// Number of counters.
-    pub const COUNT: usize = 22;
+    pub const COUNT: usize = 23;
 
     /// Every counter in code order.
     pub const ALL: [FeedCounter; FeedCounter::COUNT] = [
@@ -95,6 +98,7 @@ impl FeedCounter {
         FeedCounter::PingsSent,
         FeedCounter::StaleMarks,
         FeedCounter::FreshMarks,
+        FeedCounter::ConnectsThrottled,
     ];
 
     /// The slot index.
@@ -128,6 +132,7 @@ impl FeedCounter {
             FeedCounter::PingsSent => "pings_sent",
             FeedCounter::StaleMarks => "stale_marks",
             FeedCounter::FreshMarks => "fresh_marks",
+            FeedCounter::ConnectsThrottled => "connects_throttled",
         }
     }
 }

@@ -1,0 +1,146 @@
+//! FeedAgent under hostile venues (talon-sim fault injection and scripted
+//! servers): reconnect pacing (backoff that only resets after a healthy
+//! connection, attempt budget), book-health events, events only for the
+//! configured instruments, snapshot throttling. Count-based bounds with wide
+//! margins, never timings; every loop has a deadline.
+#![allow(clippy::unwrap_used)]
+
+use std::time::{Duration, Instant};
+
+use talon_core::agent::{AgentInvoker, Runtime};
+use talon_core::clock::MonotonicClock;
+use talon_core::event::MarketEvent;
+use talon_core::instrument::{Filters, InstrumentSpec, InstrumentTable, Symbol};
+use talon_core::ring::{MdConsumer, ring};
+use talon_feed::agent::FeedAgent;
+use talon_feed::config::{DepthSpeed, FeedConfig, Venue};
+use talon_feed::counters::{FeedCounter, FeedCounters};
+use talon_sim::{FaultConfig, SimConfig, SimHandle, Simulator};
+
+/// SOLUSDT is id 0 and never configured; BTCUSDT 1, ETHUSDT 2.
+fn table() -> InstrumentTable {
+    let mut t = InstrumentTable::new();
+    for (s, b) in [("SOLUSDT", "SOL"), ("BTCUSDT", "BTC"), ("ETHUSDT", "ETH")] {
+        t.insert(InstrumentSpec {
+            symbol: Symbol::new(s).unwrap(),
+            base_asset: Symbol::new(b).unwrap(),
+            quote_asset: Symbol::new("USDT").unwrap(),
+            filters: Filters::default(),
+        })
+        .unwrap();
+    }
+    t
+}
+
+fn sim(rate: u64, faults: FaultConfig) -> SimHandle {
+    Simulator::start(SimConfig {
+        rate,
+        seed: 3,
+        faults,
+        ..SimConfig::default()
+    })
+    .unwrap()
+}
+
+fn feed_cfg(sim: &SimHandle, symbols: &[&str]) -> FeedConfig {
+    FeedConfig::new(
+        Venue::Sim {
+            ws_base: sim.ws_base(),
+            http_base: sim.http_base(),
+            tls_root_der: None,
+        },
+        symbols,
+    )
+}
+
+struct Run {
+    inv: AgentInvoker<FeedAgent>,
+    rx: MdConsumer,
+    c: std::sync::Arc<FeedCounters>,
+}
+
+fn start(cfg: FeedConfig) -> Run {
+    let t = table();
+    let (md, rx) = ring::<MarketEvent>("md", 1 << 14);
+    let agent = FeedAgent::new(cfg, &t, md, MonotonicClock::new()).unwrap();
+    let c = agent.counters();
+    let mut inv = AgentInvoker::new(agent, &Runtime::new());
+    inv.start().unwrap();
+    Run { inv, rx, c }
+}
+
+impl Run {
+    /// Drives the agent for `d` (or until `stop` says so), handing every event to `f`.
+    fn drive(
+        &mut self,
+        d: Duration,
+        mut f: impl FnMut(&MarketEvent),
+        mut stop: impl FnMut(&FeedAgent) -> bool,
+    ) {
+        let start = Instant::now();
+        while start.elapsed() < d {
+            if self.inv.invoke().unwrap() == 0 {
+                std::thread::sleep(Duration::from_micros(200));
+            }
+            self.rx.drain(usize::MAX, |e: MarketEvent| f(&e));
+            if stop(self.inv.agent()) {
+                return;
+            }
+        }
+    }
+}
+
+/// F1: the simulator accepts every connection and drops it after one
+/// message. A backoff reset by each successful upgrade reconnects ~13×/s
+/// (40+ connects in 3 s); a backoff reset only by a healthy connection grows
+/// (100, 200, 400, … ms: under 10 connects in 3 s).
+#[test]
+fn connections_dropped_at_once_back_off() {
+    let sim = sim(
+        2_000,
+        FaultConfig {
+            drop_after: Some(1),
+            ..FaultConfig::default()
+        },
+    );
+    let mut cfg = feed_cfg(&sim, &["BTCUSDT"]);
+    cfg.streams.depth = Some(DepthSpeed::Ms1000);
+    let mut run = start(cfg);
+    run.drive(Duration::from_secs(3), |_| {}, |_| false);
+    let connects = run.c.get(FeedCounter::Connects);
+    eprintln!("connects in 3 s: {connects}");
+    assert!(
+        connects >= 2,
+        "the feed must keep reconnecting ({connects})"
+    );
+    assert!(connects < 15, "reconnect storm: {connects} connects in 3 s");
+    run.inv.close();
+    sim.stop();
+}
+
+/// F1: whatever the backoff settings, attempts stay within the budget.
+#[test]
+fn attempt_budget_caps_reconnects() {
+    let sim = sim(
+        2_000,
+        FaultConfig {
+            drop_after: Some(1),
+            ..FaultConfig::default()
+        },
+    );
+    let mut cfg = feed_cfg(&sim, &["BTCUSDT"]);
+    cfg.streams.depth = None;
+    cfg.reconnect.initial = Duration::from_millis(1);
+    cfg.reconnect.max = Duration::from_millis(1);
+    cfg.reconnect.max_attempts = 5;
+    cfg.reconnect.attempt_window = Duration::from_secs(60);
+    let mut run = start(cfg);
+    run.drive(Duration::from_millis(1500), |_| {}, |_| false);
+    let connects = run.c.get(FeedCounter::Connects);
+    let throttled = run.c.get(FeedCounter::ConnectsThrottled);
+    eprintln!("connects {connects}, throttled {throttled}");
+    assert!(connects <= 5, "{connects} connects over a budget of 5");
+    assert!(throttled >= 1, "the budget delayed nothing");
+    run.inv.close();
+    sim.stop();
+}
