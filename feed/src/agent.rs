@@ -18,7 +18,24 @@
 //!      that book (never a silent drop); a gap queues a snapshot fetch;
 //!    * decode failures are counted by reason and skipped;
 //! 3. advance the snapshot request, if any (one at a time, FIFO over books);
-//! 4. report stale/fresh transitions as `Stale`/`Fresh` events.
+//! 4. report health transitions as `Stale`/`Fresh` events (below).
+//!
+//! ## Instrument health (what `Stale` / `Fresh` mean)
+//! An instrument is *unhealthy* when it is time-stale (no update for
+//! `stale_after`, or its connection dropped: [`StaleDetector`]) **or**, when
+//! a depth stream is configured, its [`BookSync`] is not
+//! [`SyncState::Synced`](crate::book::SyncState::Synced) (awaiting or
+//! bridging a snapshot after start, a gap, a forced resync or a reconnect)
+//! or its book is crossed. The feed keeps one reported-health flag per
+//! configured instrument, starting healthy (nothing reported), and each duty
+//! cycle compares it with the current health: `MarketData::Stale` is sent
+//! when an instrument becomes unhealthy and `MarketData::Fresh` when it is
+//! healthy again, exactly once per transition (the detector's own
+//! transitions only feed the time-stale part, so nothing is reported
+//! twice). So an engine sees `Stale` before the first data of a book that is
+//! not yet synced, and must not trade an instrument between `Stale` and the
+//! next `Fresh`. The scan is O(configured instruments) per cycle (≤ 1024,
+//! plain flags, no allocation).
 //!
 //! A failed or closed connection marks every instrument stale, schedules a
 //! reconnect with exponential backoff and jitter, and on reopening every
@@ -91,6 +108,11 @@ struct Router {
     queued: Vec<bool>,
     /// The venue announced a shutdown: reconnect.
     reconnect_requested: bool,
+    /// Per slot: the stale detector last reported it stale.
+    time_stale: Vec<bool>,
+    /// Per slot: the health last reported to the engine (true = healthy,
+    /// the initial assumption).
+    reported_healthy: Vec<bool>,
 }
 
 /// The market-data feed agent (see the module docs).
@@ -255,6 +277,8 @@ impl FeedAgent {
                 fetch_len: 0,
                 queued: vec![false; n],
                 reconnect_requested: false,
+                time_stale: vec![false; n],
+                reported_healthy: vec![true; n],
             },
         })
     }
@@ -290,9 +314,20 @@ impl FeedAgent {
         self.r.stale.counters()
     }
 
-    /// Whether `id` is currently stale.
+    /// Whether `id` is currently time-stale (no update for `stale_after`, or
+    /// its connection dropped).
     pub fn is_stale(&self, id: InstrumentId) -> bool {
         self.r.stale.is_stale(id)
+    }
+
+    /// The health last reported to the engine for `id` (see the module
+    /// docs): `false` after a `Stale` event until the next `Fresh`; `false`
+    /// for an instrument the feed does not subscribe to.
+    pub fn is_healthy(&self, id: InstrumentId) -> bool {
+        match self.r.by_id.get(id.index()) {
+            Some(Some(i)) => self.r.reported_healthy[*i],
+            _ => false,
+        }
     }
 
     fn connect(&mut self, now: Nanos) {
@@ -578,8 +613,10 @@ impl Router {
         }
     }
 
-    /// Reports stale/fresh transitions as events.
-    fn poll_stale(&mut self, now: Nanos) -> usize {
+    /// Folds the stale detector's transitions into the per-slot time-stale
+    /// flags, then reports every change of health (see the module docs) as
+    /// one `Stale` / `Fresh` event.
+    fn poll_health(&mut self, now: Nanos) -> usize {
         let Router {
             stale,
             slots,
@@ -588,29 +625,46 @@ impl Router {
             md,
             counters,
             clock,
+            time_stale,
+            reported_healthy,
             ..
         } = self;
         stale.poll(now, |id, t| {
-            let (data, counter) = match t {
-                Transition::Stale => (MarketData::Stale, FeedCounter::StaleMarks),
-                Transition::Fresh => (MarketData::Fresh, FeedCounter::FreshMarks),
+            if let Some(Some(i)) = by_id.get(id.index()) {
+                time_stale[*i] = t == Transition::Stale;
+            }
+        });
+        let mut reported = 0;
+        for (i, slot) in slots.iter_mut().enumerate() {
+            let healthy = match slot.sync.as_mut() {
+                Some(sync) => {
+                    sync.set_stale(time_stale[i]);
+                    sync.health().is_tradeable()
+                }
+                None => !time_stale[i],
+            };
+            if healthy == reported_healthy[i] {
+                continue;
+            }
+            reported_healthy[i] = healthy;
+            reported += 1;
+            let (data, counter) = if healthy {
+                (MarketData::Fresh, FeedCounter::FreshMarks)
+            } else {
+                (MarketData::Stale, FeedCounter::StaleMarks)
             };
             counters.increment(counter);
-            if let Some(Some(i)) = by_id.get(id.index())
-                && let Some(sync) = slots[*i].sync.as_mut()
-            {
-                sync.set_stale(t == Transition::Stale);
-            }
             let stamps = Stamps {
                 recv: now,
                 decode: clock.now(),
             };
-            match conflator.push(md, MarketEvent::new(id, data, stamps)) {
+            match conflator.push(md, MarketEvent::new(slot.id, data, stamps)) {
                 Ok(Delivery::Pushed) => counters.increment(FeedCounter::EventsPushed),
                 Ok(Delivery::Conflated) => counters.increment(FeedCounter::Conflated),
                 Ok(Delivery::Held) | Err(_) => {}
             }
-        })
+        }
+        reported
     }
 }
 
@@ -665,7 +719,7 @@ impl Agent for FeedAgent {
             }
         }
         work += self.poll_snapshots(now);
-        work += self.r.poll_stale(now);
+        work += self.r.poll_health(now);
         Ok(work)
     }
 

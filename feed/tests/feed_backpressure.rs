@@ -171,16 +171,23 @@ fn a_full_md_ring_conflates_top_of_book_and_forces_depth_resyncs_without_silent_
         c.held, c.flushed,
         "nothing is still pending in the conflator"
     );
-    assert_eq!(
-        seen.stale_or_fresh, 0,
-        "no stale transitions in this scenario"
+    // A forced resync voids a book until it is synced again: the engine is
+    // told (Stale, then Fresh), once per transition, through the same
+    // latest-wins slots as top of book.
+    let status_sent = counters.get(FeedCounter::StaleMarks) + counters.get(FeedCounter::FreshMarks);
+    assert!(
+        status_sent >= 2,
+        "forced resyncs were reported: {counters:?}"
     );
     let received = counters.get(FeedCounter::BookTickers);
     assert_eq!(
-        received,
-        seen.top_of_book + counters.get(FeedCounter::Conflated),
-        "every bookTicker is delivered or counted as conflated: {counters:?}, {c:?}"
+        received + status_sent,
+        seen.top_of_book + seen.stale_or_fresh + counters.get(FeedCounter::Conflated),
+        "every bookTicker and status event is delivered or counted as conflated: {counters:?}, {c:?}"
     );
+    for id in ids {
+        assert!(inv.agent().is_healthy(id), "synced again, reported Fresh");
+    }
     inv.close();
     sim.stop();
 }

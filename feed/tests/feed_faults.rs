@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 
 use talon_core::agent::{AgentInvoker, Runtime};
 use talon_core::clock::MonotonicClock;
-use talon_core::event::MarketEvent;
-use talon_core::instrument::{Filters, InstrumentSpec, InstrumentTable, Symbol};
+use talon_core::event::{MarketData, MarketEvent};
+use talon_core::instrument::{Filters, InstrumentId, InstrumentSpec, InstrumentTable, Symbol};
 use talon_core::ring::{MdConsumer, ring};
 use talon_feed::agent::FeedAgent;
 use talon_feed::config::{DepthSpeed, FeedConfig, Venue};
@@ -141,6 +141,113 @@ fn attempt_budget_caps_reconnects() {
     eprintln!("connects {connects}, throttled {throttled}");
     assert!(connects <= 5, "{connects} connects over a budget of 5");
     assert!(throttled >= 1, "the budget delayed nothing");
+    run.inv.close();
+    sim.stop();
+}
+
+/// A `Stale`/`Fresh` event for BTCUSDT with the counters when it was seen.
+#[derive(Clone, Copy, Debug)]
+struct Status {
+    fresh: bool,
+    gaps: u64,
+    snapshots: u64,
+    connects: u64,
+}
+
+const BTC: InstrumentId = InstrumentId(1);
+
+/// Drives until `done(statuses)` or 8 s; returns BTCUSDT's status events.
+fn statuses(run: &mut Run, done: impl Fn(&[Status]) -> bool) -> Vec<Status> {
+    let mut out = Vec::new();
+    let c = std::sync::Arc::clone(&run.c);
+    let deadline = Instant::now() + Duration::from_secs(8);
+    while Instant::now() < deadline && !done(&out) {
+        run.drive(
+            Duration::from_millis(1),
+            |e| {
+                if e.instrument == BTC && matches!(e.data(), MarketData::Stale | MarketData::Fresh)
+                {
+                    out.push(Status {
+                        fresh: e.data() == MarketData::Fresh,
+                        gaps: c.get(FeedCounter::Gaps),
+                        snapshots: c.get(FeedCounter::Snapshots),
+                        connects: c.get(FeedCounter::Connects),
+                    });
+                }
+            },
+            |_| false,
+        );
+    }
+    out
+}
+
+/// Exactly once per transition: Stale and Fresh alternate, starting with
+/// Stale.
+fn assert_alternate(s: &[Status]) {
+    for (i, st) in s.iter().enumerate() {
+        assert_eq!(st.fresh, i % 2 == 1, "event {i} of {s:?}");
+    }
+}
+
+/// F3: a gap in the diff stream makes the book unusable until it is
+/// resynced: the engine sees Stale, then Fresh once the book is synced again.
+#[test]
+fn a_book_gap_reports_stale_then_fresh_after_resync() {
+    let sim = sim(
+        2_000,
+        FaultConfig {
+            gap_every: Some(40),
+            ..FaultConfig::default()
+        },
+    );
+    let mut cfg = feed_cfg(&sim, &["BTCUSDT"]);
+    cfg.streams.depth = Some(DepthSpeed::Ms1000);
+    let mut run = start(cfg);
+    // Start: Stale (book not synced yet), Fresh (synced); then a gap: Stale,
+    // and Fresh after the resync.
+    let found = |s: &[Status]| {
+        s.iter()
+            .enumerate()
+            .skip(2)
+            .any(|(i, st)| !st.fresh && st.gaps >= 1 && s.get(i + 1).is_some_and(|n| n.fresh))
+    };
+    let s = statuses(&mut run, found);
+    eprintln!("{s:?}");
+    assert!(found(&s), "no Stale/Fresh around a gap: {s:?}; {:?}", run.c);
+    assert_alternate(&s);
+    assert!(run.inv.agent().book(BTC).is_some());
+    run.inv.close();
+    sim.stop();
+}
+
+/// F3: after a reconnect the instrument is Stale until its book is synced
+/// again (not merely until the first message of the new connection).
+#[test]
+fn a_reconnect_reports_stale_then_fresh_once_the_book_is_resynced() {
+    let sim = sim(
+        2_000,
+        FaultConfig {
+            drop_after: Some(300),
+            drop_limit: Some(1),
+            ..FaultConfig::default()
+        },
+    );
+    let mut cfg = feed_cfg(&sim, &["BTCUSDT"]);
+    cfg.streams.depth = Some(DepthSpeed::Ms1000);
+    cfg.reconnect.initial = Duration::from_millis(20);
+    let mut run = start(cfg);
+    let fresh_on_second = |s: &[Status]| s.iter().any(|st| st.fresh && st.connects >= 2);
+    let s = statuses(&mut run, fresh_on_second);
+    eprintln!("{s:?}");
+    assert!(fresh_on_second(&s), "no Fresh after the reconnect: {s:?}");
+    assert_alternate(&s);
+    // The Fresh of the second connection came only once its snapshot was
+    // loaded (the first connection loaded one, the second another).
+    let fresh = s.iter().find(|st| st.fresh && st.connects >= 2).unwrap();
+    assert!(
+        fresh.snapshots >= 2,
+        "Fresh before the book was resynced: {s:?}"
+    );
     run.inv.close();
     sim.stop();
 }
