@@ -108,7 +108,9 @@ struct Router {
     queued: Vec<bool>,
     /// The venue announced a shutdown: reconnect.
     reconnect_requested: bool,
-    /// Per slot: the stale detector last reported it stale.
+    /// Per slot: the stale detector last reported it stale. The detector
+    /// tracks slots, not instrument ids (key [`slot_key`]): only configured
+    /// instruments are tracked, forced stale or reported.
     time_stale: Vec<bool>,
     /// Per slot: the health last reported to the engine (true = healthy,
     /// the initial assumption).
@@ -270,7 +272,7 @@ impl FeedAgent {
                 by_id,
                 md,
                 conflator: Conflator::new(max_id + 1),
-                stale: StaleDetector::new(max_id + 1, cfg.stale_after, now),
+                stale: StaleDetector::new(n, cfg.stale_after, now),
                 counters: Arc::new(FeedCounters::new(DecodeError::COUNT)),
                 fetch_queue: vec![0; n],
                 fetch_head: 0,
@@ -317,7 +319,10 @@ impl FeedAgent {
     /// Whether `id` is currently time-stale (no update for `stale_after`, or
     /// its connection dropped).
     pub fn is_stale(&self, id: InstrumentId) -> bool {
-        self.r.stale.is_stale(id)
+        match self.r.by_id.get(id.index()) {
+            Some(Some(i)) => self.r.stale.is_stale(slot_key(*i)),
+            _ => false,
+        }
     }
 
     /// The health last reported to the engine for `id` (see the module
@@ -445,6 +450,12 @@ impl FeedAgent {
     }
 }
 
+/// The [`StaleDetector`] key of slot `i` (slots are ≤ 1024, validated by
+/// the config's stream limit, so the key always fits).
+fn slot_key(i: usize) -> InstrumentId {
+    InstrumentId(u16::try_from(i).unwrap_or(u16::MAX))
+}
+
 impl Router {
     fn slot_of(&self, symbol: &[u8]) -> Option<usize> {
         self.lookup
@@ -547,7 +558,7 @@ impl Router {
                     return c.increment(FeedCounter::UnknownSymbol);
                 };
                 let id = self.slots[slot].id;
-                self.stale.on_update(id, recv);
+                self.stale.on_update(slot_key(slot), recv);
                 self.deliver(t.to_event(id, stamps));
             }
             Decoded::Trade(t) => {
@@ -556,7 +567,7 @@ impl Router {
                     return c.increment(FeedCounter::UnknownSymbol);
                 };
                 let id = self.slots[slot].id;
-                self.stale.on_update(id, recv);
+                self.stale.on_update(slot_key(slot), recv);
                 self.deliver(t.to_event(id, stamps));
             }
             Decoded::AggTrade(t) => {
@@ -565,7 +576,7 @@ impl Router {
                     return c.increment(FeedCounter::UnknownSymbol);
                 };
                 let id = self.slots[slot].id;
-                self.stale.on_update(id, recv);
+                self.stale.on_update(slot_key(slot), recv);
                 self.deliver(t.to_event(id, stamps));
             }
             Decoded::DepthUpdate(d) => {
@@ -574,7 +585,7 @@ impl Router {
                     return c.increment(FeedCounter::UnknownSymbol);
                 };
                 let id = self.slots[slot].id;
-                self.stale.on_update(id, recv);
+                self.stale.on_update(slot_key(slot), recv);
                 let Some(sync) = self.slots[slot].sync.as_mut() else {
                     return;
                 };
@@ -620,7 +631,6 @@ impl Router {
         let Router {
             stale,
             slots,
-            by_id,
             conflator,
             md,
             counters,
@@ -629,9 +639,9 @@ impl Router {
             reported_healthy,
             ..
         } = self;
-        stale.poll(now, |id, t| {
-            if let Some(Some(i)) = by_id.get(id.index()) {
-                time_stale[*i] = t == Transition::Stale;
+        stale.poll(now, |key, t| {
+            if let Some(ts) = time_stale.get_mut(key.index()) {
+                *ts = t == Transition::Stale;
             }
         });
         let mut reported = 0;

@@ -251,3 +251,50 @@ fn a_reconnect_reports_stale_then_fresh_once_the_book_is_resynced() {
     run.inv.close();
     sim.stop();
 }
+
+/// F5: the table has SOLUSDT (id 0), BTCUSDT and ETHUSDT; the feed
+/// subscribes BTCUSDT only. Instruments it does not subscribe to are not
+/// tracked: no event, never stale, not even after a dropped connection.
+#[test]
+fn unsubscribed_instruments_get_no_status_events() {
+    let sim = sim(
+        2_000,
+        FaultConfig {
+            drop_after: Some(200),
+            drop_limit: Some(1),
+            ..FaultConfig::default()
+        },
+    );
+    let mut cfg = feed_cfg(&sim, &["BTCUSDT"]);
+    cfg.streams.depth = None;
+    cfg.stale_after = Duration::from_millis(300);
+    cfg.reconnect.initial = Duration::from_millis(20);
+    let mut run = start(cfg);
+    let mut others = Vec::new();
+    let mut btc_status = 0;
+    run.drive(
+        Duration::from_millis(1200),
+        |e| {
+            if e.instrument != BTC {
+                others.push(*e);
+            } else if matches!(e.data(), MarketData::Stale | MarketData::Fresh) {
+                btc_status += 1;
+            }
+        },
+        |_| false,
+    );
+    let (sol, eth) = (InstrumentId(0), InstrumentId(2));
+    assert!(others.is_empty(), "events for unsubscribed ids: {others:?}");
+    let a = run.inv.agent();
+    assert!(!a.is_stale(sol) && !a.is_stale(eth));
+    assert!(!a.is_healthy(sol) && !a.is_healthy(eth));
+    assert!(run.c.get(FeedCounter::Connects) >= 2, "{:?}", run.c);
+    // The drop was reported for BTCUSDT (Stale, Fresh): one tracked instrument.
+    assert!(btc_status >= 2, "{btc_status}");
+    assert_eq!(
+        a.stale_counters().went_stale,
+        run.c.get(FeedCounter::StaleMarks)
+    );
+    run.inv.close();
+    sim.stop();
+}
