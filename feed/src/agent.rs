@@ -17,7 +17,11 @@
 //!      as `DepthLevel` events; a refused level forces a counted resync of
 //!      that book (never a silent drop); a gap queues a snapshot fetch;
 //!    * decode failures are counted by reason and skipped;
-//! 3. advance the snapshot request, if any (one at a time, FIFO over books);
+//! 3. advance the snapshot request, if any (one at a time, FIFO over books,
+//!    within the REST weight budget `snapshot_weight_per_min`: each request
+//!    costs the venue's weight for `snapshot_limit`, and a request over
+//!    budget waits, counted in `snapshots_throttled`, however often books
+//!    resync);
 //! 4. report health transitions as `Stale`/`Fresh` events (below).
 //!
 //! ## Instrument health (what `Stale` / `Fresh` mean)
@@ -126,6 +130,8 @@ pub struct FeedAgent {
     http: HttpGet,
     http_retry_at: Nanos,
     http_backoff: BackoffState,
+    /// Snapshot requests per minute the REST weight budget allows.
+    snapshot_budget: AttemptBudget,
     fetching: Option<usize>,
     backoff: BackoffState,
     /// Caps connection attempts per sliding window.
@@ -256,6 +262,10 @@ impl FeedAgent {
             http,
             http_retry_at: Nanos::ZERO,
             http_backoff: BackoffState::new(cfg.reconnect, cfg.seed ^ 0x5eed),
+            snapshot_budget: AttemptBudget::new(
+                cfg.snapshot_weight_per_min / crate::config::snapshot_weight(cfg.snapshot_limit),
+                std::time::Duration::from_secs(60),
+            ),
             fetching: None,
             backoff: BackoffState::new(cfg.reconnect, cfg.seed),
             budget: AttemptBudget::new(cfg.reconnect.max_attempts, cfg.reconnect.attempt_window),
@@ -425,8 +435,16 @@ impl FeedAgent {
         if self.fetching.is_none()
             && now >= self.http_retry_at
             && self.ws.state() == WsState::Open
-            && let Some(slot) = self.r.pop_fetch()
+            && self.r.fetch_len > 0
         {
+            if let Err(at) = self.snapshot_budget.try_attempt(now) {
+                self.r.counters.increment(FeedCounter::SnapshotsThrottled);
+                self.http_retry_at = at;
+                return work + 1;
+            }
+            let Some(slot) = self.r.pop_fetch() else {
+                return work;
+            };
             match self.http.start(&self.r.slots[slot].snapshot_path, now) {
                 Ok(()) => {
                     self.fetching = Some(slot);

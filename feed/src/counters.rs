@@ -68,11 +68,14 @@ pub enum FeedCounter {
     /// Connection attempts delayed by the attempt budget
     /// (`reconnect.max_attempts` per `reconnect.attempt_window_ms`).
     ConnectsThrottled,
+    /// Snapshot requests delayed by the REST weight budget
+    /// (`snapshot_weight_per_min`).
+    SnapshotsThrottled,
 }
 
 impl FeedCounter {
     /// Number of counters.
-    pub const COUNT: usize = 23;
+    pub const COUNT: usize = 24;
 
     /// Every counter in code order.
     pub const ALL: [FeedCounter; FeedCounter::COUNT] = [
@@ -99,6 +102,7 @@ impl FeedCounter {
         FeedCounter::StaleMarks,
         FeedCounter::FreshMarks,
         FeedCounter::ConnectsThrottled,
+        FeedCounter::SnapshotsThrottled,
     ];
 
     /// The slot index.
@@ -133,6 +137,7 @@ impl FeedCounter {
             FeedCounter::StaleMarks => "stale_marks",
             FeedCounter::FreshMarks => "fresh_marks",
             FeedCounter::ConnectsThrottled => "connects_throttled",
+            FeedCounter::SnapshotsThrottled => "snapshots_throttled",
         }
     }
 }

@@ -298,3 +298,39 @@ fn unsubscribed_instruments_get_no_status_events() {
     run.inv.close();
     sim.stop();
 }
+
+/// F6: a diff stream with a gap every 3rd diff makes the book resync over and
+/// over; the snapshot requests stay within the REST weight budget (here 20
+/// weight per minute at weight 5 per snapshot: 4 requests), the rest wait.
+#[test]
+fn repeated_resyncs_stay_within_the_snapshot_weight_budget() {
+    let sim = sim(
+        2_000,
+        FaultConfig {
+            gap_every: Some(3),
+            ..FaultConfig::default()
+        },
+    );
+    let mut cfg = feed_cfg(&sim, &["BTCUSDT"]);
+    cfg.streams.depth = Some(DepthSpeed::Ms1000);
+    cfg.snapshot_limit = 100;
+    cfg.snapshot_weight_per_min = 20;
+    cfg.reconnect.initial = Duration::from_millis(1);
+    cfg.reconnect.max = Duration::from_millis(1);
+    let mut run = start(cfg);
+    run.drive(Duration::from_secs(2), |_| {}, |_| false);
+    let requests = sim.stats().rest_requests;
+    let throttled = run.c.get(FeedCounter::SnapshotsThrottled);
+    eprintln!(
+        "rest requests {requests}, throttled {throttled}, gaps {}",
+        run.c.get(FeedCounter::Gaps)
+    );
+    assert!(run.c.get(FeedCounter::Gaps) >= 3, "{:?}", run.c);
+    assert!(
+        requests <= 4,
+        "{requests} snapshot requests over a budget of 4"
+    );
+    assert!(throttled >= 1, "the budget delayed nothing");
+    run.inv.close();
+    sim.stop();
+}
