@@ -556,12 +556,13 @@ impl Router {
 
     /// Routes one WebSocket message.
     fn on_message(&mut self, bytes: &[u8], recv: Nanos) {
-        let c = Arc::clone(&self.counters);
-        c.increment(FeedCounter::Messages);
+        // Counters are reached through `self.counters` (a borrow of the
+        // Arc's contents), never cloned per message.
+        self.counters.increment(FeedCounter::Messages);
         let env = match decode(bytes) {
             Ok(env) => env,
             Err(e) => {
-                c.decode_error(e.index());
+                self.counters.decode_error(e.index());
                 return;
             }
         };
@@ -571,36 +572,36 @@ impl Router {
         };
         match env.message {
             Decoded::BookTicker(t) => {
-                c.increment(FeedCounter::BookTickers);
+                self.counters.increment(FeedCounter::BookTickers);
                 let Some(slot) = self.slot_of(t.symbol) else {
-                    return c.increment(FeedCounter::UnknownSymbol);
+                    return self.counters.increment(FeedCounter::UnknownSymbol);
                 };
                 let id = self.slots[slot].id;
                 self.stale.on_update(slot_key(slot), recv);
                 self.deliver(t.to_event(id, stamps));
             }
             Decoded::Trade(t) => {
-                c.increment(FeedCounter::Trades);
+                self.counters.increment(FeedCounter::Trades);
                 let Some(slot) = self.slot_of(t.symbol) else {
-                    return c.increment(FeedCounter::UnknownSymbol);
+                    return self.counters.increment(FeedCounter::UnknownSymbol);
                 };
                 let id = self.slots[slot].id;
                 self.stale.on_update(slot_key(slot), recv);
                 self.deliver(t.to_event(id, stamps));
             }
             Decoded::AggTrade(t) => {
-                c.increment(FeedCounter::Trades);
+                self.counters.increment(FeedCounter::Trades);
                 let Some(slot) = self.slot_of(t.symbol) else {
-                    return c.increment(FeedCounter::UnknownSymbol);
+                    return self.counters.increment(FeedCounter::UnknownSymbol);
                 };
                 let id = self.slots[slot].id;
                 self.stale.on_update(slot_key(slot), recv);
                 self.deliver(t.to_event(id, stamps));
             }
             Decoded::DepthUpdate(d) => {
-                c.increment(FeedCounter::DepthUpdates);
+                self.counters.increment(FeedCounter::DepthUpdates);
                 let Some(slot) = self.slot_of(d.symbol) else {
-                    return c.increment(FeedCounter::UnknownSymbol);
+                    return self.counters.increment(FeedCounter::UnknownSymbol);
                 };
                 let id = self.slots[slot].id;
                 self.stale.on_update(slot_key(slot), recv);
@@ -611,12 +612,12 @@ impl Router {
                 if action == SyncAction::Applied {
                     for ev in d.events(id, stamps) {
                         match self.conflator.push_depth(&mut self.md, ev) {
-                            Ok(()) => c.increment(FeedCounter::EventsPushed),
+                            Ok(()) => self.counters.increment(FeedCounter::EventsPushed),
                             Err(_) => {
                                 // The engine missed a level: its view of this
                                 // book is void. Resync (counted), never drop
                                 // silently.
-                                c.increment(FeedCounter::ForcedResyncs);
+                                self.counters.increment(FeedCounter::ForcedResyncs);
                                 if let Some(sync) = self.slots[slot].sync.as_mut() {
                                     sync.reset();
                                     if sync.take_fetch_request().is_some() {
@@ -632,9 +633,9 @@ impl Router {
                     self.act(slot, action);
                 }
             }
-            Decoded::DepthSnapshot(_) => c.increment(FeedCounter::ControlMessages),
+            Decoded::DepthSnapshot(_) => self.counters.increment(FeedCounter::ControlMessages),
             Decoded::Control(reply) => {
-                c.increment(FeedCounter::ControlMessages);
+                self.counters.increment(FeedCounter::ControlMessages);
                 if let ControlReply::ServerShutdown { .. } = reply {
                     self.reconnect_requested = true;
                 }
