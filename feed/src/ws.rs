@@ -366,7 +366,12 @@ impl FrameReader {
                 OP_PING => return Ok(Some(FrameEvent::Ping(&self.buf[p0..p1]))),
                 OP_PONG => return Ok(Some(FrameEvent::Pong)),
                 _ => {
-                    // OP_CLOSE (parse_header admits no other opcode).
+                    // OP_CLOSE (parse_header admits no other opcode). A
+                    // body is empty or starts with a 2-byte code: a 1-byte
+                    // body is a protocol error (RFC 6455 §5.5.1, 1002).
+                    if h.payload_len == 1 {
+                        return Err(WsProtocolError::BadControlFrame.into());
+                    }
                     let code = (h.payload_len >= 2)
                         .then(|| u16::from_be_bytes([self.buf[p0], self.buf[p0 + 1]]));
                     return Ok(Some(FrameEvent::Close(code)));
@@ -1015,7 +1020,8 @@ mod tests {
         assert_eq!(r.next_event().unwrap(), Some(FrameEvent::Close(Some(1001))));
         assert_eq!(r.next_event().unwrap(), None);
 
-        let cases: [(&[u8], TransportError); 6] = [
+        let cases: [(&[u8], TransportError); 7] = [
+            (&[0x88, 0x01, 0x03], WsProtocolError::BadControlFrame.into()),
             (
                 &[0x81, 0x81, 0, 0, 0, 0, b'x'],
                 WsProtocolError::MaskedFrame.into(),
