@@ -410,11 +410,11 @@ impl FeedConfig {
     /// The full WebSocket URL of the combined stream.
     pub fn ws_url(&self) -> Result<String, ConfigError> {
         let e = self.ws_endpoint()?;
+        // `authority()` brackets an IPv6 host (`ws://[::1]:9000/…`).
         Ok(format!(
-            "{}://{}:{}{}{}",
+            "{}://{}{}{}",
             if e.tls { "wss" } else { "ws" },
-            e.host,
-            e.port,
+            e.authority(),
             e.base_path,
             self.stream_path()
         ))
@@ -569,6 +569,20 @@ mod tests {
         assert_eq!(
             b.snapshot_path("btcusdt").unwrap(),
             "/api/v3/depth?symbol=BTCUSDT&limit=1000"
+        );
+        let mut v6 = FeedConfig::new(
+            Venue::Sim {
+                ws_base: "ws://[::1]:9000".into(),
+                http_base: "http://[::1]:9000".into(),
+                tls_root_der: None,
+            },
+            &["BTCUSDT"],
+        );
+        v6.streams.trade = false;
+        v6.streams.depth = None;
+        assert_eq!(
+            v6.ws_url().unwrap(),
+            "ws://[::1]:9000/stream?streams=btcusdt@bookTicker"
         );
     }
 
