@@ -17,12 +17,40 @@
 //!      as `DepthLevel` events; a refused level forces a counted resync of
 //!      that book (never a silent drop); a gap queues a snapshot fetch;
 //!    * decode failures are counted by reason and skipped;
-//! 3. advance the snapshot request, if any (one at a time, FIFO over books);
-//! 4. report stale/fresh transitions as `Stale`/`Fresh` events.
+//! 3. advance the snapshot request, if any (one at a time, FIFO over books,
+//!    within the REST weight budget `snapshot_weight_per_min`: each request
+//!    costs the venue's weight for `snapshot_limit`, and a request over
+//!    budget waits, counted in `snapshots_throttled`, however often books
+//!    resync);
+//! 4. report health transitions as `Stale`/`Fresh` events (below).
+//!
+//! ## Instrument health (what `Stale` / `Fresh` mean)
+//! An instrument is *unhealthy* when it is time-stale (no update for
+//! `stale_after`, or its connection dropped: [`StaleDetector`]) **or**, when
+//! a depth stream is configured, its [`BookSync`] is not
+//! [`SyncState::Synced`](crate::book::SyncState::Synced) (awaiting or
+//! bridging a snapshot after start, a gap, a forced resync or a reconnect)
+//! or its book is crossed. The feed keeps one reported-health flag per
+//! configured instrument, starting healthy (nothing reported), and each duty
+//! cycle compares it with the current health: `MarketData::Stale` is sent
+//! when an instrument becomes unhealthy and `MarketData::Fresh` when it is
+//! healthy again, exactly once per transition (the detector's own
+//! transitions only feed the time-stale part, so nothing is reported
+//! twice). So an engine sees `Stale` before the first data of a book that is
+//! not yet synced, and must not trade an instrument between `Stale` and the
+//! next `Fresh`. The scan is O(configured instruments) per cycle (≤ 1024,
+//! plain flags, no allocation).
 //!
 //! A failed or closed connection marks every instrument stale, schedules a
 //! reconnect with exponential backoff and jitter, and on reopening every
-//! book is resynced (its diff stream restarted). Stamps: `recv` = the socket
+//! book is resynced (its diff stream restarted). The backoff is reset only
+//! once a connection has stayed open for `reconnect.reset_after_ms`
+//! (checked each duty cycle), so a venue that accepts and at once drops
+//! every connection sees growing delays; and every attempt must fit the
+//! attempt budget (`reconnect.max_attempts` per
+//! `reconnect.attempt_window_ms`, below the venue's 300 per 5 minutes per
+//! IP): an attempt over budget is postponed and counted in
+//! `connects_throttled`. Stamps: `recv` = the socket
 //! read that completed the message returned, `decode` = the message was
 //! decoded.
 //!
@@ -41,7 +69,7 @@ use talon_core::event::{MarketData, MarketEvent, Stamps};
 use talon_core::instrument::{InstrumentId, InstrumentTable, Symbol};
 use talon_core::ring::MdProducer;
 
-use crate::backoff::BackoffState;
+use crate::backoff::{AttemptBudget, BackoffState};
 use crate::book::{BookSync, BufferCapacity, SyncAction, SyncCounters};
 use crate::config::FeedConfig;
 use crate::conflate::{ConflateCounters, Conflator, Delivery, Refused};
@@ -84,6 +112,13 @@ struct Router {
     queued: Vec<bool>,
     /// The venue announced a shutdown: reconnect.
     reconnect_requested: bool,
+    /// Per slot: the stale detector last reported it stale. The detector
+    /// tracks slots, not instrument ids (key [`slot_key`]): only configured
+    /// instruments are tracked, forced stale or reported.
+    time_stale: Vec<bool>,
+    /// Per slot: the health last reported to the engine (true = healthy,
+    /// the initial assumption).
+    reported_healthy: Vec<bool>,
 }
 
 /// The market-data feed agent (see the module docs).
@@ -95,11 +130,19 @@ pub struct FeedAgent {
     http: HttpGet,
     http_retry_at: Nanos,
     http_backoff: BackoffState,
+    /// Snapshot requests per minute the REST weight budget allows.
+    snapshot_budget: AttemptBudget,
     fetching: Option<usize>,
     backoff: BackoffState,
+    /// Caps connection attempts per sliding window.
+    budget: AttemptBudget,
+    /// An open connection older than this resets the backoff.
+    reset_after: u64,
     connect_at: Nanos,
     ever_opened: bool,
     conn_opened: bool,
+    /// When the current connection opened.
+    opened_at: Nanos,
     max_messages: usize,
     r: Router,
 }
@@ -219,11 +262,18 @@ impl FeedAgent {
             http,
             http_retry_at: Nanos::ZERO,
             http_backoff: BackoffState::new(cfg.reconnect, cfg.seed ^ 0x5eed),
+            snapshot_budget: AttemptBudget::new(
+                cfg.snapshot_weight_per_min / crate::config::snapshot_weight(cfg.snapshot_limit),
+                std::time::Duration::from_secs(60),
+            ),
             fetching: None,
             backoff: BackoffState::new(cfg.reconnect, cfg.seed),
+            budget: AttemptBudget::new(cfg.reconnect.max_attempts, cfg.reconnect.attempt_window),
+            reset_after: crate::ws::duration_nanos(cfg.reconnect.reset_after),
             connect_at: Nanos::ZERO,
             ever_opened: false,
             conn_opened: false,
+            opened_at: Nanos::ZERO,
             max_messages: cfg.max_messages_per_cycle,
             r: Router {
                 clock,
@@ -232,13 +282,15 @@ impl FeedAgent {
                 by_id,
                 md,
                 conflator: Conflator::new(max_id + 1),
-                stale: StaleDetector::new(max_id + 1, cfg.stale_after, now),
+                stale: StaleDetector::new(n, cfg.stale_after, now),
                 counters: Arc::new(FeedCounters::new(DecodeError::COUNT)),
                 fetch_queue: vec![0; n],
                 fetch_head: 0,
                 fetch_len: 0,
                 queued: vec![false; n],
                 reconnect_requested: false,
+                time_stale: vec![false; n],
+                reported_healthy: vec![true; n],
             },
         })
     }
@@ -274,9 +326,23 @@ impl FeedAgent {
         self.r.stale.counters()
     }
 
-    /// Whether `id` is currently stale.
+    /// Whether `id` is currently time-stale (no update for `stale_after`, or
+    /// its connection dropped).
     pub fn is_stale(&self, id: InstrumentId) -> bool {
-        self.r.stale.is_stale(id)
+        match self.r.by_id.get(id.index()) {
+            Some(Some(i)) => self.r.stale.is_stale(slot_key(*i)),
+            _ => false,
+        }
+    }
+
+    /// The health last reported to the engine for `id` (see the module
+    /// docs): `false` after a `Stale` event until the next `Fresh`; `false`
+    /// for an instrument the feed does not subscribe to.
+    pub fn is_healthy(&self, id: InstrumentId) -> bool {
+        match self.r.by_id.get(id.index()) {
+            Some(Some(i)) => self.r.reported_healthy[*i],
+            _ => false,
+        }
     }
 
     fn connect(&mut self, now: Nanos) {
@@ -302,11 +368,12 @@ impl FeedAgent {
         self.connect_at = self.backoff.next_attempt_at(now);
     }
 
-    /// The connection (re)opened: every book restarts its procedure.
-    fn on_opened(&mut self) {
+    /// The connection (re)opened: every book restarts its procedure. The
+    /// backoff is not reset here (see [`FeedAgent::check_healthy`]).
+    fn on_opened(&mut self, now: Nanos) {
         self.r.counters.increment(FeedCounter::Connects);
         self.conn_opened = true;
-        self.backoff.reset();
+        self.opened_at = now;
         if self.ever_opened {
             self.http.cancel();
             self.fetching = None;
@@ -320,6 +387,18 @@ impl FeedAgent {
             }
         }
         self.ever_opened = true;
+    }
+
+    /// Resets the backoff once the open connection has lasted
+    /// `reconnect.reset_after_ms`: only a connection that proved healthy
+    /// earns a fast reconnect.
+    fn check_healthy(&mut self, now: Nanos) {
+        if self.conn_opened
+            && self.backoff.failures() > 0
+            && now.saturating_elapsed_since(self.opened_at) >= self.reset_after
+        {
+            self.backoff.reset();
+        }
     }
 
     /// Advances the snapshot request; starts the next one when idle.
@@ -356,8 +435,16 @@ impl FeedAgent {
         if self.fetching.is_none()
             && now >= self.http_retry_at
             && self.ws.state() == WsState::Open
-            && let Some(slot) = self.r.pop_fetch()
+            && self.r.fetch_len > 0
         {
+            if let Err(at) = self.snapshot_budget.try_attempt(now) {
+                self.r.counters.increment(FeedCounter::SnapshotsThrottled);
+                self.http_retry_at = at;
+                return work + 1;
+            }
+            let Some(slot) = self.r.pop_fetch() else {
+                return work;
+            };
             match self.http.start(&self.r.slots[slot].snapshot_path, now) {
                 Ok(()) => {
                     self.fetching = Some(slot);
@@ -379,6 +466,12 @@ impl FeedAgent {
             }
         }
     }
+}
+
+/// The [`StaleDetector`] key of slot `i` (slots are ≤ 1024, validated by
+/// the config's stream limit, so the key always fits).
+fn slot_key(i: usize) -> InstrumentId {
+    InstrumentId(u16::try_from(i).unwrap_or(u16::MAX))
 }
 
 impl Router {
@@ -463,12 +556,13 @@ impl Router {
 
     /// Routes one WebSocket message.
     fn on_message(&mut self, bytes: &[u8], recv: Nanos) {
-        let c = Arc::clone(&self.counters);
-        c.increment(FeedCounter::Messages);
+        // Counters are reached through `self.counters` (a borrow of the
+        // Arc's contents), never cloned per message.
+        self.counters.increment(FeedCounter::Messages);
         let env = match decode(bytes) {
             Ok(env) => env,
             Err(e) => {
-                c.decode_error(e.index());
+                self.counters.decode_error(e.index());
                 return;
             }
         };
@@ -478,39 +572,39 @@ impl Router {
         };
         match env.message {
             Decoded::BookTicker(t) => {
-                c.increment(FeedCounter::BookTickers);
+                self.counters.increment(FeedCounter::BookTickers);
                 let Some(slot) = self.slot_of(t.symbol) else {
-                    return c.increment(FeedCounter::UnknownSymbol);
+                    return self.counters.increment(FeedCounter::UnknownSymbol);
                 };
                 let id = self.slots[slot].id;
-                self.stale.on_update(id, recv);
+                self.stale.on_update(slot_key(slot), recv);
                 self.deliver(t.to_event(id, stamps));
             }
             Decoded::Trade(t) => {
-                c.increment(FeedCounter::Trades);
+                self.counters.increment(FeedCounter::Trades);
                 let Some(slot) = self.slot_of(t.symbol) else {
-                    return c.increment(FeedCounter::UnknownSymbol);
+                    return self.counters.increment(FeedCounter::UnknownSymbol);
                 };
                 let id = self.slots[slot].id;
-                self.stale.on_update(id, recv);
+                self.stale.on_update(slot_key(slot), recv);
                 self.deliver(t.to_event(id, stamps));
             }
             Decoded::AggTrade(t) => {
-                c.increment(FeedCounter::Trades);
+                self.counters.increment(FeedCounter::Trades);
                 let Some(slot) = self.slot_of(t.symbol) else {
-                    return c.increment(FeedCounter::UnknownSymbol);
+                    return self.counters.increment(FeedCounter::UnknownSymbol);
                 };
                 let id = self.slots[slot].id;
-                self.stale.on_update(id, recv);
+                self.stale.on_update(slot_key(slot), recv);
                 self.deliver(t.to_event(id, stamps));
             }
             Decoded::DepthUpdate(d) => {
-                c.increment(FeedCounter::DepthUpdates);
+                self.counters.increment(FeedCounter::DepthUpdates);
                 let Some(slot) = self.slot_of(d.symbol) else {
-                    return c.increment(FeedCounter::UnknownSymbol);
+                    return self.counters.increment(FeedCounter::UnknownSymbol);
                 };
                 let id = self.slots[slot].id;
-                self.stale.on_update(id, recv);
+                self.stale.on_update(slot_key(slot), recv);
                 let Some(sync) = self.slots[slot].sync.as_mut() else {
                     return;
                 };
@@ -518,12 +612,12 @@ impl Router {
                 if action == SyncAction::Applied {
                     for ev in d.events(id, stamps) {
                         match self.conflator.push_depth(&mut self.md, ev) {
-                            Ok(()) => c.increment(FeedCounter::EventsPushed),
+                            Ok(()) => self.counters.increment(FeedCounter::EventsPushed),
                             Err(_) => {
                                 // The engine missed a level: its view of this
                                 // book is void. Resync (counted), never drop
                                 // silently.
-                                c.increment(FeedCounter::ForcedResyncs);
+                                self.counters.increment(FeedCounter::ForcedResyncs);
                                 if let Some(sync) = self.slots[slot].sync.as_mut() {
                                     sync.reset();
                                     if sync.take_fetch_request().is_some() {
@@ -539,9 +633,9 @@ impl Router {
                     self.act(slot, action);
                 }
             }
-            Decoded::DepthSnapshot(_) => c.increment(FeedCounter::ControlMessages),
+            Decoded::DepthSnapshot(_) => self.counters.increment(FeedCounter::ControlMessages),
             Decoded::Control(reply) => {
-                c.increment(FeedCounter::ControlMessages);
+                self.counters.increment(FeedCounter::ControlMessages);
                 if let ControlReply::ServerShutdown { .. } = reply {
                     self.reconnect_requested = true;
                 }
@@ -549,39 +643,57 @@ impl Router {
         }
     }
 
-    /// Reports stale/fresh transitions as events.
-    fn poll_stale(&mut self, now: Nanos) -> usize {
+    /// Folds the stale detector's transitions into the per-slot time-stale
+    /// flags, then reports every change of health (see the module docs) as
+    /// one `Stale` / `Fresh` event.
+    fn poll_health(&mut self, now: Nanos) -> usize {
         let Router {
             stale,
             slots,
-            by_id,
             conflator,
             md,
             counters,
             clock,
+            time_stale,
+            reported_healthy,
             ..
         } = self;
-        stale.poll(now, |id, t| {
-            let (data, counter) = match t {
-                Transition::Stale => (MarketData::Stale, FeedCounter::StaleMarks),
-                Transition::Fresh => (MarketData::Fresh, FeedCounter::FreshMarks),
+        stale.poll(now, |key, t| {
+            if let Some(ts) = time_stale.get_mut(key.index()) {
+                *ts = t == Transition::Stale;
+            }
+        });
+        let mut reported = 0;
+        for (i, slot) in slots.iter_mut().enumerate() {
+            let healthy = match slot.sync.as_mut() {
+                Some(sync) => {
+                    sync.set_stale(time_stale[i]);
+                    sync.health().is_tradeable()
+                }
+                None => !time_stale[i],
+            };
+            if healthy == reported_healthy[i] {
+                continue;
+            }
+            reported_healthy[i] = healthy;
+            reported += 1;
+            let (data, counter) = if healthy {
+                (MarketData::Fresh, FeedCounter::FreshMarks)
+            } else {
+                (MarketData::Stale, FeedCounter::StaleMarks)
             };
             counters.increment(counter);
-            if let Some(Some(i)) = by_id.get(id.index())
-                && let Some(sync) = slots[*i].sync.as_mut()
-            {
-                sync.set_stale(t == Transition::Stale);
-            }
             let stamps = Stamps {
                 recv: now,
                 decode: clock.now(),
             };
-            match conflator.push(md, MarketEvent::new(id, data, stamps)) {
+            match conflator.push(md, MarketEvent::new(slot.id, data, stamps)) {
                 Ok(Delivery::Pushed) => counters.increment(FeedCounter::EventsPushed),
                 Ok(Delivery::Conflated) => counters.increment(FeedCounter::Conflated),
                 Ok(Delivery::Held) | Err(_) => {}
             }
-        })
+        }
+        reported
     }
 }
 
@@ -605,7 +717,13 @@ impl Agent for FeedAgent {
         }
         if self.ws.state() == WsState::Idle {
             if now >= self.connect_at {
-                self.connect(now);
+                match self.budget.try_attempt(now) {
+                    Ok(()) => self.connect(now),
+                    Err(at) => {
+                        self.r.counters.increment(FeedCounter::ConnectsThrottled);
+                        self.connect_at = at;
+                    }
+                }
                 work += 1;
             }
         } else {
@@ -618,8 +736,9 @@ impl Agent for FeedAgent {
                 Ok(p) => {
                     self.r.counters.add(FeedCounter::Bytes, p.bytes as u64);
                     if p.opened {
-                        self.on_opened();
+                        self.on_opened(now);
                     }
+                    self.check_healthy(now);
                     work += p.work();
                 }
                 Err(e) => {
@@ -629,7 +748,7 @@ impl Agent for FeedAgent {
             }
         }
         work += self.poll_snapshots(now);
-        work += self.r.poll_stale(now);
+        work += self.r.poll_health(now);
         Ok(work)
     }
 

@@ -10,8 +10,17 @@
 //! Delay of attempt `n` (0-based): `d = min(initial · 2ⁿ, max)`, then jitter
 //! removes a random part of up to `jitter_pct`% of `d` ("equal jitter" style:
 //! the delay stays in `[d·(1−j), d]`), so a fleet of clients reconnecting after
-//! a venue outage spreads out instead of stampeding, and the venue's
-//! connection-attempt limit (300 per 5 minutes per IP) is respected.
+//! a venue outage spreads out instead of stampeding.
+//!
+//! The backoff is reset only once a connection has proved healthy (open for
+//! [`Backoff::reset_after`], checked by the feed's duty cycle), never merely
+//! because an upgrade succeeded: a venue that accepts and at once drops
+//! every connection must see growing delays, not ~10 attempts a second.
+//! On top of the delays, [`AttemptBudget`] caps attempts per sliding window
+//! ([`Backoff::max_attempts`] per [`Backoff::attempt_window`], default 250
+//! per 5 minutes) below the venue's limit of 300 connection attempts per
+//! 5 minutes per IP, whatever the backoff settings. Its ring of attempt
+//! times is allocated once, at construction.
 
 use std::time::Duration;
 
@@ -64,6 +73,17 @@ pub struct Backoff {
     pub max: Duration,
     /// Up to this percentage of each delay is removed at random (0–100).
     pub jitter_pct: u8,
+    /// A connection open for this long proves healthy and resets the
+    /// backoff (`reset_after_ms`, default 30 s).
+    #[serde(rename = "reset_after_ms", with = "crate::config::millis")]
+    pub reset_after: Duration,
+    /// At most this many connection attempts per `attempt_window`
+    /// (`max_attempts`, default 250; the venue allows 300 per 5 min per IP).
+    pub max_attempts: u32,
+    /// The sliding window of `max_attempts` (`attempt_window_ms`, default
+    /// 5 min).
+    #[serde(rename = "attempt_window_ms", with = "crate::config::millis")]
+    pub attempt_window: Duration,
 }
 
 impl Default for Backoff {
@@ -72,6 +92,9 @@ impl Default for Backoff {
             initial: Duration::from_millis(100),
             max: Duration::from_secs(30),
             jitter_pct: 50,
+            reset_after: Duration::from_secs(30),
+            max_attempts: 250,
+            attempt_window: Duration::from_secs(300),
         }
     }
 }
@@ -97,7 +120,89 @@ impl Backoff {
                 "must be between 0 and 100",
             ));
         }
+        if self.reset_after.is_zero() {
+            return Err(ConfigError::new(
+                "reconnect.reset_after_ms",
+                "must be at least 1 ms",
+            ));
+        }
+        if self.max_attempts == 0 || self.max_attempts > MAX_ATTEMPTS_LIMIT {
+            return Err(ConfigError::new(
+                "reconnect.max_attempts",
+                "must be between 1 and 4096",
+            ));
+        }
+        if self.attempt_window.is_zero() {
+            return Err(ConfigError::new(
+                "reconnect.attempt_window_ms",
+                "must be at least 1 ms",
+            ));
+        }
         Ok(())
+    }
+}
+
+/// Largest [`Backoff::max_attempts`] (bounds the ring of attempt times).
+pub const MAX_ATTEMPTS_LIMIT: u32 = 4096;
+
+/// A sliding-window cap on attempts: at most `max` attempts in any
+/// `window` (a ring of the last `max` attempt times, allocated once).
+#[derive(Clone, Debug)]
+pub struct AttemptBudget {
+    window: u64,
+    times: Box<[Nanos]>,
+    head: usize,
+    len: usize,
+    delayed: u64,
+}
+
+impl AttemptBudget {
+    /// At most `max` (at least 1) attempts per `window`.
+    pub fn new(max: u32, window: Duration) -> AttemptBudget {
+        let max = usize::try_from(max.max(1)).unwrap_or(1);
+        AttemptBudget {
+            window: u64::try_from(window.as_nanos()).unwrap_or(u64::MAX),
+            times: vec![Nanos::ZERO; max].into_boxed_slice(),
+            head: 0,
+            len: 0,
+            delayed: 0,
+        }
+    }
+
+    /// The earliest instant ≥ `now` at which one more attempt stays within
+    /// the budget.
+    pub fn earliest(&self, now: Nanos) -> Nanos {
+        if self.len < self.times.len() {
+            return now;
+        }
+        // Full: the oldest of the last `max` attempts must leave the window.
+        let oldest = self.times[self.head];
+        oldest.saturating_add(self.window).max(now)
+    }
+
+    /// Asks to attempt at `now`: `Ok(())` records the attempt; `Err(at)`
+    /// says the budget is spent until `at` (counted in
+    /// [`AttemptBudget::delayed`]).
+    pub fn try_attempt(&mut self, now: Nanos) -> Result<(), Nanos> {
+        let at = self.earliest(now);
+        if at > now {
+            self.delayed += 1;
+            return Err(at);
+        }
+        let n = self.times.len();
+        if self.len < n {
+            self.times[(self.head + self.len) % n] = now;
+            self.len += 1;
+        } else {
+            self.times[self.head] = now;
+            self.head = (self.head + 1) % n;
+        }
+        Ok(())
+    }
+
+    /// Attempts the budget delayed so far.
+    pub fn delayed(&self) -> u64 {
+        self.delayed
     }
 }
 
@@ -149,7 +254,8 @@ impl BackoffState {
         now.saturating_add(d.as_nanos().min(u64::MAX as u128) as u64)
     }
 
-    /// A connection succeeded: the next failure starts from `initial` again.
+    /// The connection proved healthy (see [`Backoff::reset_after`]): the
+    /// next failure starts from `initial` again.
     pub fn reset(&mut self) {
         self.failures = 0;
     }
@@ -165,7 +271,56 @@ mod tests {
             initial: Duration::from_millis(initial_ms),
             max: Duration::from_millis(max_ms),
             jitter_pct: jitter,
+            ..Backoff::default()
         }
+    }
+
+    #[test]
+    fn attempt_budget_caps_a_sliding_window() {
+        const MS: u64 = 1_000_000;
+        let mut b = AttemptBudget::new(3, Duration::from_millis(100));
+        assert_eq!(b.try_attempt(Nanos(0)), Ok(()));
+        assert_eq!(b.try_attempt(Nanos(10 * MS)), Ok(()));
+        assert_eq!(b.try_attempt(Nanos(20 * MS)), Ok(()));
+        // A 4th within 100 ms of the 1st must wait until the 1st leaves.
+        assert_eq!(b.try_attempt(Nanos(30 * MS)), Err(Nanos(100 * MS)));
+        assert_eq!(b.delayed(), 1);
+        assert_eq!(b.try_attempt(Nanos(100 * MS)), Ok(()));
+        assert_eq!(b.try_attempt(Nanos(101 * MS)), Err(Nanos(110 * MS)));
+        // Over any long run: never more than 3 per 100 ms.
+        let mut b = AttemptBudget::new(3, Duration::from_millis(100));
+        let mut ok = Vec::new();
+        for t in 0..1000u64 {
+            if b.try_attempt(Nanos(t * MS)).is_ok() {
+                ok.push(t);
+            }
+        }
+        for w in ok.windows(4) {
+            assert!(w[3] - w[0] >= 100, "{w:?}");
+        }
+        assert!(ok.len() >= 27);
+    }
+
+    #[test]
+    fn new_keys_are_validated() {
+        let with = |f: fn(&mut Backoff)| {
+            let mut c = Backoff::default();
+            f(&mut c);
+            c.validate().unwrap_err().key
+        };
+        assert_eq!(with(|c| c.max_attempts = 0), "reconnect.max_attempts");
+        assert_eq!(
+            with(|c| c.max_attempts = MAX_ATTEMPTS_LIMIT + 1),
+            "reconnect.max_attempts"
+        );
+        assert_eq!(
+            with(|c| c.reset_after = Duration::ZERO),
+            "reconnect.reset_after_ms"
+        );
+        assert_eq!(
+            with(|c| c.attempt_window = Duration::ZERO),
+            "reconnect.attempt_window_ms"
+        );
     }
 
     #[test]

@@ -125,6 +125,18 @@ impl Default for StreamSet {
     }
 }
 
+/// The venue's request weight of `GET /api/v3/depth` with `limit` (Binance
+/// spot REST table: 1–100 → 5, 101–500 → 25, 501–1000 → 50, 1001–5000 →
+/// 250).
+pub const fn snapshot_weight(limit: u32) -> u32 {
+    match limit {
+        0..=100 => 5,
+        101..=500 => 25,
+        501..=1000 => 50,
+        _ => 250,
+    }
+}
+
 /// The feed's configuration (`[feed]`).
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -140,6 +152,11 @@ pub struct FeedConfig {
     pub book_levels: usize,
     /// `limit` of the REST depth snapshot (1–5000).
     pub snapshot_limit: u32,
+    /// REST request weight the snapshot fetches may use per minute (sliding
+    /// window; default 2400, the venue allows 6000 per IP for all requests).
+    /// Each snapshot costs [`snapshot_weight`] of `snapshot_limit`; a fetch
+    /// over budget waits (counted in `snapshots_throttled`).
+    pub snapshot_weight_per_min: u32,
     /// Diffs buffered per instrument while its snapshot is fetched.
     pub diff_buffer: usize,
     /// Reconnect backoff.
@@ -183,6 +200,7 @@ impl Default for FeedConfig {
             streams: StreamSet::default(),
             book_levels: 1000,
             snapshot_limit: 1000,
+            snapshot_weight_per_min: 2400,
             diff_buffer: 1024,
             reconnect: Backoff::default(),
             stale_after: Duration::from_secs(5),
@@ -250,6 +268,18 @@ impl FeedConfig {
             return Err(ConfigError::new(
                 "snapshot_limit",
                 "must be between 1 and 5000",
+            ));
+        }
+        if self.snapshot_weight_per_min < snapshot_weight(self.snapshot_limit)
+            || self.snapshot_weight_per_min > 6000
+        {
+            return Err(ConfigError::new(
+                "snapshot_weight_per_min",
+                format!(
+                    "must be between the weight of one snapshot of limit {} ({}) and the venue's 6000",
+                    self.snapshot_limit,
+                    snapshot_weight(self.snapshot_limit)
+                ),
             ));
         }
         if self.diff_buffer == 0 {
@@ -380,11 +410,11 @@ impl FeedConfig {
     /// The full WebSocket URL of the combined stream.
     pub fn ws_url(&self) -> Result<String, ConfigError> {
         let e = self.ws_endpoint()?;
+        // `authority()` brackets an IPv6 host (`ws://[::1]:9000/…`).
         Ok(format!(
-            "{}://{}:{}{}{}",
+            "{}://{}{}{}",
             if e.tls { "wss" } else { "ws" },
-            e.host,
-            e.port,
+            e.authority(),
             e.base_path,
             self.stream_path()
         ))
@@ -540,6 +570,20 @@ mod tests {
             b.snapshot_path("btcusdt").unwrap(),
             "/api/v3/depth?symbol=BTCUSDT&limit=1000"
         );
+        let mut v6 = FeedConfig::new(
+            Venue::Sim {
+                ws_base: "ws://[::1]:9000".into(),
+                http_base: "http://[::1]:9000".into(),
+                tls_root_der: None,
+            },
+            &["BTCUSDT"],
+        );
+        v6.streams.trade = false;
+        v6.streams.depth = None;
+        assert_eq!(
+            v6.ws_url().unwrap(),
+            "ws://[::1]:9000/stream?streams=btcusdt@bookTicker"
+        );
     }
 
     #[test]
@@ -568,6 +612,15 @@ mod tests {
     }
 
     #[test]
+    fn snapshot_weights_follow_the_venue_table() {
+        let w: Vec<u32> = [1, 100, 101, 500, 501, 1000, 1001, 5000]
+            .into_iter()
+            .map(snapshot_weight)
+            .collect();
+        assert_eq!(w, [5, 5, 25, 25, 50, 50, 250, 250]);
+    }
+
+    #[test]
     fn validation_names_the_key() {
         let base = FeedConfig::new(sim(), &["BTCUSDT"]);
         base.validate().unwrap();
@@ -578,6 +631,14 @@ mod tests {
             ("symbols", Box::new(|c| c.symbols.push("BTC/USDT".into()))),
             ("book_levels", Box::new(|c| c.book_levels = 0)),
             ("snapshot_limit", Box::new(|c| c.snapshot_limit = 5001)),
+            (
+                "snapshot_weight_per_min",
+                Box::new(|c| c.snapshot_weight_per_min = 49),
+            ),
+            (
+                "snapshot_weight_per_min",
+                Box::new(|c| c.snapshot_weight_per_min = 6001),
+            ),
             (
                 "stale_after_ms",
                 Box::new(|c| c.stale_after = Duration::ZERO),

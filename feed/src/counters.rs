@@ -65,11 +65,17 @@ pub enum FeedCounter {
     StaleMarks,
     /// Instruments marked fresh again.
     FreshMarks,
+    /// Connection attempts delayed by the attempt budget
+    /// (`reconnect.max_attempts` per `reconnect.attempt_window_ms`).
+    ConnectsThrottled,
+    /// Snapshot requests delayed by the REST weight budget
+    /// (`snapshot_weight_per_min`).
+    SnapshotsThrottled,
 }
 
 impl FeedCounter {
     /// Number of counters.
-    pub const COUNT: usize = 22;
+    pub const COUNT: usize = 24;
 
     /// Every counter in code order.
     pub const ALL: [FeedCounter; FeedCounter::COUNT] = [
@@ -95,6 +101,8 @@ impl FeedCounter {
         FeedCounter::PingsSent,
         FeedCounter::StaleMarks,
         FeedCounter::FreshMarks,
+        FeedCounter::ConnectsThrottled,
+        FeedCounter::SnapshotsThrottled,
     ];
 
     /// The slot index.
@@ -128,6 +136,8 @@ impl FeedCounter {
             FeedCounter::PingsSent => "pings_sent",
             FeedCounter::StaleMarks => "stale_marks",
             FeedCounter::FreshMarks => "fresh_marks",
+            FeedCounter::ConnectsThrottled => "connects_throttled",
+            FeedCounter::SnapshotsThrottled => "snapshots_throttled",
         }
     }
 }

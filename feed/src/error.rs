@@ -23,7 +23,8 @@ pub enum WsProtocolError {
     /// An opcode outside the RFC's set.
     #[error("unknown opcode")]
     UnknownOpcode,
-    /// A control frame longer than 125 bytes or fragmented.
+    /// A control frame longer than 125 bytes or fragmented, or a close
+    /// frame with a 1-byte body.
     #[error("bad control frame")]
     BadControlFrame,
     /// A continuation frame with no message in progress, or a new data frame

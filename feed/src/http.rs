@@ -8,6 +8,10 @@
 //! 5000-level snapshot is ~250 KB); the head is parsed with `httparse`; the
 //! body is delimited by `Content-Length`, by chunked transfer coding (decoded
 //! in place, moving chunk data down over the chunk headers) or by EOF.
+//! Every length the peer sends (`Content-Length`, chunk sizes) is used only
+//! through checked arithmetic: a body larger than the buffer is refused as
+//! [`HttpError::TooLarge`] (a `Content-Length` as soon as the head is parsed),
+//! never an overflow or a panic.
 //! Every request uses `Connection: close` and a fresh connection: snapshots
 //! are rare (start-up, gaps, reconnects) and a new connection cannot inherit
 //! a half-read response from a timed-out request.
@@ -295,6 +299,11 @@ impl HttpGet {
                         .ok()
                         .and_then(|s| s.trim().parse::<usize>().ok())
                         .ok_or(HttpError::BadHead)?;
+                    // A body that cannot fit is refused now (and a
+                    // peer-supplied length never reaches unchecked maths).
+                    if hl.checked_add(n).is_none_or(|end| end > self.buf.len()) {
+                        return Err(HttpError::TooLarge);
+                    }
                     framing = Framing::Length(n);
                 }
             }
@@ -310,10 +319,13 @@ impl HttpGet {
         let start = head.body_start;
         match &mut head.framing {
             Framing::Length(n) => {
-                if self.len - start >= *n {
-                    Ok(Some((start, start + *n)))
-                } else if start + *n > self.buf.len() {
+                // `n` is the peer's: checked even though the head check
+                // already bounded it by the buffer.
+                let end = start.checked_add(*n).ok_or(HttpError::TooLarge)?;
+                if end > self.buf.len() {
                     Err(HttpError::TooLarge)
+                } else if self.len >= end {
+                    Ok(Some((start, end)))
                 } else {
                     Ok(None)
                 }
@@ -459,6 +471,48 @@ mod tests {
         let (r, _) = get(addr, 4096);
         assert_eq!(r.unwrap(), (418, b"short and stout".to_vec()));
         h.join().unwrap();
+    }
+
+    #[test]
+    fn huge_peer_lengths_are_refused_without_overflow() {
+        let cases: [(&[u8], HttpError); 4] = [
+            (
+                b"HTTP/1.1 200 OK\r\nContent-Length: 18446744073709551615\r\n\r\nabc",
+                HttpError::TooLarge,
+            ),
+            (
+                b"HTTP/1.1 200 OK\r\nContent-Length: 18446744073709551616\r\n\r\nabc",
+                HttpError::BadHead,
+            ),
+            // Larger than the buffer: refused at the head, before any body.
+            (
+                b"HTTP/1.1 200 OK\r\nContent-Length: 5000\r\n\r\n",
+                HttpError::TooLarge,
+            ),
+            (
+                b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nffffffffffffffff\r\nabc",
+                HttpError::TooLarge,
+            ),
+        ];
+        for (resp, want) in cases {
+            let (addr, h) = serve_once(vec![resp.to_vec()]);
+            assert_eq!(
+                get(addr, 4096).0.unwrap_err(),
+                TransportError::Http(want),
+                "{}",
+                String::from_utf8_lossy(resp)
+            );
+            let _ = h.join();
+        }
+        // A chunk size just past the buffer, after a valid chunk.
+        let (addr, h) = serve_once(vec![
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n1000\r\nxy".to_vec(),
+        ]);
+        assert_eq!(
+            get(addr, 4096).0.unwrap_err(),
+            TransportError::Http(HttpError::TooLarge)
+        );
+        let _ = h.join();
     }
 
     #[test]

@@ -3,8 +3,10 @@
 //! Owns [`StaleDetector`]: per-instrument time of the last market update
 //! and a small state machine that reports each transition to stale (no
 //! update for `stale_after`) exactly once, and back to fresh exactly once
-//! after the next update. The feed turns each [`Transition`] into a
-//! `MarketData::Stale` / `MarketData::Fresh` event for the engine (and sets
+//! after the next update. The feed folds each [`Transition`] into its
+//! per-instrument health (time-stale, or book not synced or crossed: see
+//! [`crate::agent`]) and reports changes of that health as
+//! `MarketData::Stale` / `MarketData::Fresh` events (and sets
 //! [`crate::book::BookSync::set_stale`]), so the engine stops opening risk on
 //! an instrument whose data it can no longer trust.
 //!

@@ -19,11 +19,17 @@
 //! tungstenite's. To keep tungstenite from swallowing frames that arrive in
 //! the same segment as the `101` response, the handshake reads through
 //! [`HsStream`], which serves it bytes only up to the end of the response head
-//! (`\r\n\r\n`) and keeps the rest in our read buffer.
+//! (`\r\n\r\n`) and keeps the rest in our read buffer. The read buffer is
+//! lent to [`HsStream`] during the handshake and handed back on every exit:
+//! on success, and on a timeout, `connect`, `close` or error while
+//! handshaking (`drop_connection` takes it back out of the pending
+//! handshake). Only when tungstenite itself fails the handshake (it consumes
+//! the stream) is a new buffer allocated — a cold path.
 //!
 //! ## What allocates
 //! * Per connection (cold): the tungstenite handshake (request, response
-//!   headers), the TLS session.
+//!   headers), the TLS session; after an upgrade tungstenite refused, a new
+//!   read buffer.
 //! * Per message on `ws://`: nothing. Frames are read into the preallocated
 //!   buffer; pongs, pings and close frames are encoded into a preallocated
 //!   write buffer.
@@ -360,7 +366,12 @@ impl FrameReader {
                 OP_PING => return Ok(Some(FrameEvent::Ping(&self.buf[p0..p1]))),
                 OP_PONG => return Ok(Some(FrameEvent::Pong)),
                 _ => {
-                    // OP_CLOSE (parse_header admits no other opcode).
+                    // OP_CLOSE (parse_header admits no other opcode). A
+                    // body is empty or starts with a 2-byte code: a 1-byte
+                    // body is a protocol error (RFC 6455 §5.5.1, 1002).
+                    if h.payload_len == 1 {
+                        return Err(WsProtocolError::BadControlFrame.into());
+                    }
                     let code = (h.payload_len >= 2)
                         .then(|| u16::from_be_bytes([self.buf[p0], self.buf[p0 + 1]]));
                     return Ok(Some(FrameEvent::Close(code)));
@@ -567,14 +578,34 @@ impl WsClient {
     }
 
     fn drop_connection(&mut self) {
-        if let Phase::Open(conn) = &self.phase {
-            let _ = conn.tcp().shutdown(std::net::Shutdown::Both);
+        match &mut self.phase {
+            Phase::Open(conn) => {
+                let _ = conn.tcp().shutdown(std::net::Shutdown::Both);
+            }
+            // The read buffer is lent to the handshake stream: take it back
+            // (no allocation) before the handshake is dropped.
+            Phase::Handshaking(mid) => {
+                let buf = std::mem::take(&mut mid.get_mut().get_mut().buf);
+                self.reader.restore_buffer(buf, 0, 0);
+            }
+            Phase::Idle | Phase::Connecting(_) => {}
         }
         self.phase = Phase::Idle;
+        self.ensure_buffer();
         self.reader.reset();
         self.wstart = 0;
         self.wend = 0;
         self.pending_pong_len = None;
+    }
+
+    /// Gives the reader a new buffer if a handshake that failed inside
+    /// tungstenite (which consumes its stream) took ours down with it. Cold
+    /// path (a failed upgrade): allocating here is acceptable; every other
+    /// exit path hands the buffer back without allocating.
+    fn ensure_buffer(&mut self) {
+        if self.reader.buf.is_empty() {
+            self.reader = FrameReader::new(self.cfg.read_buffer, self.cfg.max_message);
+        }
     }
 
     /// Queues a text message (e.g. a `SUBSCRIBE` request) and tries to send it.
@@ -711,6 +742,9 @@ impl WsClient {
             }
             Phase::Handshaking(mid) => {
                 if now.saturating_elapsed_since(self.phase_since) > timeout {
+                    // Keep the handshake (and the read buffer it holds) for
+                    // drop_connection, which takes the buffer back.
+                    self.phase = Phase::Handshaking(mid);
                     return Err(TransportError::Timeout);
                 }
                 // Return on completion too: the caller sees `opened` before
@@ -749,13 +783,9 @@ impl WsClient {
                 self.phase = Phase::Handshaking(Box::new(mid));
                 Ok(())
             }
-            Err(HandshakeError::Failure(e)) => {
-                // The buffer went down with the failed handshake: give the
-                // reader a fresh one so the next connection has a buffer.
-                // (Cold path: a failed upgrade.)
-                self.reader = FrameReader::new(self.cfg.read_buffer, self.cfg.max_message);
-                Err(handshake_error(e))
-            }
+            // The buffer went down with the failed handshake:
+            // drop_connection (run on every error) gives the reader a new one.
+            Err(HandshakeError::Failure(e)) => Err(handshake_error(e)),
         }
     }
 
@@ -990,7 +1020,8 @@ mod tests {
         assert_eq!(r.next_event().unwrap(), Some(FrameEvent::Close(Some(1001))));
         assert_eq!(r.next_event().unwrap(), None);
 
-        let cases: [(&[u8], TransportError); 6] = [
+        let cases: [(&[u8], TransportError); 7] = [
+            (&[0x88, 0x01, 0x03], WsProtocolError::BadControlFrame.into()),
             (
                 &[0x81, 0x81, 0, 0, 0, 0, b'x'],
                 WsProtocolError::MaskedFrame.into(),

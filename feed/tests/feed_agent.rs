@@ -213,7 +213,11 @@ fn feed_agent_routes_syncs_counts_and_reconnects() {
         (1, Price::parse("100").unwrap(), Qty::parse("1.5").unwrap())
     );
     assert!(top.stamps.recv.0 > 0 && top.stamps.decode >= top.stamps.recv);
-    let trade = seen.iter().find(|e| e.instrument == eth).unwrap();
+    // (ETH's first event is its Stale: its book is not synced yet.)
+    let trade = seen
+        .iter()
+        .find(|e| e.instrument == eth && matches!(e.data(), MarketData::Trade(_)))
+        .unwrap();
     let MarketData::Trade(tr) = trade.data() else {
         panic!("{trade:?}")
     };

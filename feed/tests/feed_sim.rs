@@ -208,17 +208,25 @@ fn feed_sim_stall_marks_stale_then_fresh() {
     );
     let btc = r.btc;
     r.until("stale then fresh", |_, s, _| {
-        let stale = s
+        // After the start-up pair (Stale until the book first syncs, Fresh).
+        let Some(first_fresh) = s
             .iter()
-            .position(|e| e.instrument == btc && e.data() == MarketData::Stale);
+            .position(|e| e.instrument == btc && e.data() == MarketData::Fresh)
+        else {
+            return false;
+        };
+        let stale = s[first_fresh..]
+            .iter()
+            .position(|e| e.instrument == btc && e.data() == MarketData::Stale)
+            .map(|i| i + first_fresh);
         stale.is_some_and(|i| {
             s[i..]
                 .iter()
                 .any(|e| e.instrument == btc && e.data() == MarketData::Fresh)
         })
     });
-    assert!(r.counters.get(FeedCounter::StaleMarks) >= 1);
-    assert!(r.counters.get(FeedCounter::FreshMarks) >= 1);
+    assert!(r.counters.get(FeedCounter::StaleMarks) >= 2);
+    assert!(r.counters.get(FeedCounter::FreshMarks) >= 2);
     r.finish();
 }
 

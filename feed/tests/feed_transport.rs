@@ -398,3 +398,76 @@ fn feed_https_get_with_a_private_root() {
     let req = server.join().unwrap();
     assert!(req.starts_with("GET /api/v3/depth?symbol=ETHUSDT&limit=5000 HTTP/1.1\r\n"));
 }
+
+fn poll_until_opened(c: &mut WsClient, clock: &MonotonicClock) -> Result<(), TransportError> {
+    let deadline = Instant::now() + LIMIT;
+    loop {
+        match c.poll(clock, 16, |_, _| {}) {
+            Ok(p) if p.opened => return Ok(()),
+            Ok(_) => {}
+            Err(e) => return Err(e),
+        }
+        assert!(Instant::now() < deadline, "stuck in {:?}", c.state());
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// F2: a handshake that times out (or is abandoned by `connect`/`close`)
+/// must hand the read buffer back: the next attempt against a healthy
+/// server opens at once (it failed with "handshake response larger than
+/// the buffer" when the buffer went down with the handshake).
+#[test]
+fn feed_ws_handshake_timeout_keeps_the_read_buffer() {
+    let clock = MonotonicClock::new();
+    let mut c = WsClient::new(WsConfig {
+        connect_timeout: Duration::from_millis(200),
+        ..ws_cfg()
+    });
+    // Silent servers: accept, never answer the upgrade.
+    let silent = TcpListener::bind("127.0.0.1:0").unwrap();
+    let saddr = silent.local_addr().unwrap();
+    let hold = std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for _ in 0..3 {
+            match silent.accept() {
+                Ok((s, _)) => held.push(s),
+                Err(_) => break,
+            }
+        }
+        std::thread::sleep(Duration::from_secs(3));
+    });
+    // 1. Timeout while handshaking.
+    c.connect(target(saddr, "/ws"), clock.now()).unwrap();
+    assert_eq!(
+        poll_until_opened(&mut c, &clock),
+        Err(TransportError::Timeout)
+    );
+    let (gaddr, srv) = ws_server(None, |x| {
+        x(Some(Message::text("hi")));
+    });
+    c.connect(target(gaddr, "/ws"), clock.now()).unwrap();
+    assert_eq!(poll_until_opened(&mut c, &clock), Ok(()));
+    c.close();
+    srv.join().unwrap();
+    // 2. connect() and close() while handshaking.
+    for abandon_by_connect in [true, false] {
+        c.connect(target(saddr, "/ws"), clock.now()).unwrap();
+        let deadline = Instant::now() + LIMIT;
+        while c.state() != WsState::Handshaking {
+            c.poll(&clock, 16, |_, _| {}).unwrap();
+            assert!(Instant::now() < deadline);
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        if !abandon_by_connect {
+            c.close();
+        }
+        let (gaddr, srv) = ws_server(None, |x| {
+            x(Some(Message::text("hi")));
+        });
+        c.connect(target(gaddr, "/ws"), clock.now()).unwrap();
+        assert_eq!(poll_until_opened(&mut c, &clock), Ok(()));
+        c.close();
+        srv.join().unwrap();
+    }
+    drop(hold);
+}
