@@ -265,7 +265,12 @@ fn render(
             }
             None => "no depth stream".to_string(),
         };
-        let feed = if agent.is_stale(id) { "STALE" } else { "fresh" };
+        // Health as the engine sees it: time-fresh, and (with depth) synced and uncrossed.
+        let feed = if agent.is_healthy(id) {
+            "fresh"
+        } else {
+            "STALE"
+        };
         let _ = writeln!(
             out,
             "{:<10} {:>16} {:>14} {:>16} {:>14} {:>9} {:>8}  {:<22} {:<5}",
