@@ -5,23 +5,9 @@
 
 use std::process::ExitCode;
 
+use talon_benches::report::bench_main;
 use talon_benches::{DecodeBenchConfig, run_decode_bench};
 
 fn main() -> ExitCode {
-    // `cargo bench` passes `--bench`; only `--json` changes anything.
-    let json = std::env::args().any(|a| a == "--json");
-    match run_decode_bench(&DecodeBenchConfig::default()) {
-        Ok(report) if json => {
-            println!("{:#}", report.to_json());
-            ExitCode::SUCCESS
-        }
-        Ok(report) => {
-            print!("{}", report.to_markdown());
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            eprintln!("decode: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    bench_main("decode", run_decode_bench(&DecodeBenchConfig::default()))
 }

@@ -5,23 +5,9 @@
 
 use std::process::ExitCode;
 
+use talon_benches::report::bench_main;
 use talon_benches::{FeedBenchConfig, run_feed_bench};
 
 fn main() -> ExitCode {
-    // `cargo bench` passes `--bench`; only `--json` changes anything.
-    let json = std::env::args().any(|a| a == "--json");
-    match run_feed_bench(&FeedBenchConfig::default()) {
-        Ok(report) if json => {
-            println!("{:#}", report.to_json());
-            ExitCode::SUCCESS
-        }
-        Ok(report) => {
-            print!("{}", report.to_markdown());
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            eprintln!("feed: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    bench_main("feed", run_feed_bench(&FeedBenchConfig::default()))
 }

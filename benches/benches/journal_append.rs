@@ -6,27 +6,13 @@
 
 use std::process::ExitCode;
 
+use talon_benches::report::bench_main;
 use talon_benches::{JournalBenchConfig, run_journal_bench};
 
 fn main() -> ExitCode {
-    // `cargo bench` passes `--bench`; only `--json` changes anything.
-    let json = std::env::args().any(|a| a == "--json");
     let cfg = JournalBenchConfig {
         dir: std::env::var_os("TALON_BENCH_DIR").map(Into::into),
         ..JournalBenchConfig::default()
     };
-    match run_journal_bench(&cfg) {
-        Ok(report) if json => {
-            println!("{:#}", report.to_json());
-            ExitCode::SUCCESS
-        }
-        Ok(report) => {
-            print!("{}", report.to_markdown());
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            eprintln!("journal_append: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    bench_main("journal_append", run_journal_bench(&cfg))
 }

@@ -5,23 +5,12 @@
 
 use std::process::ExitCode;
 
+use talon_benches::report::bench_main;
 use talon_benches::{RingBenchConfig, run_ring_bench};
 
 fn main() -> ExitCode {
-    // `cargo bench` passes `--bench`; only `--json` changes anything.
-    let json = std::env::args().any(|a| a == "--json");
-    match run_ring_bench(&RingBenchConfig::default()) {
-        Ok(report) if json => {
-            println!("{:#}", report.to_json());
-            ExitCode::SUCCESS
-        }
-        Ok(report) => {
-            print!("{}", report.to_markdown());
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            eprintln!("ring_hop_one_to_one: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    bench_main(
+        "ring_hop_one_to_one",
+        run_ring_bench(&RingBenchConfig::default()),
+    )
 }

@@ -621,6 +621,7 @@ fn run_step(rate: u64, cfg: &FeedBenchConfig, layout: FeedCores) -> Result<StepR
     std::thread::sleep(cfg.duration);
     let s1 = snapshot(&sim, &feed, &shared);
     let cpu1 = cpu_sample();
+    // Relaxed: see `consume` (a latency sample at the window's edge is harmless).
     shared.recording.store(false, Ordering::Relaxed);
 
     // Drain: the generator parks with everything on the simulator's bus;

@@ -24,6 +24,28 @@ const HIST_SIGFIG: u8 = 3;
 /// A fresh latency histogram (nanoseconds, 1 ns .. 60 s, 3 significant
 /// digits). Allocated once before a measurement loop; recording into it never
 /// allocates.
+/// The whole `main` of a `benches/*.rs` target: prints the report as
+/// markdown, or as JSON when the arguments contain `--json` (`cargo bench`
+/// also passes `--bench`, which is ignored); a failure to measure goes to
+/// stderr prefixed with `name`, and the exit status says so.
+pub fn bench_main(name: &str, result: Result<BenchReport, BenchError>) -> std::process::ExitCode {
+    let json = std::env::args().any(|a| a == "--json");
+    match result {
+        Ok(report) if json => {
+            println!("{:#}", report.to_json());
+            std::process::ExitCode::SUCCESS
+        }
+        Ok(report) => {
+            print!("{}", report.to_markdown());
+            std::process::ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("{name}: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
 pub fn new_histogram() -> Result<Histogram<u64>, BenchError> {
     Histogram::new_with_bounds(1, HIST_MAX_NS, HIST_SIGFIG).map_err(BenchError::Histogram)
 }

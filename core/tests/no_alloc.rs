@@ -16,10 +16,8 @@
 //! tracked in `on_start`; the journal's background segment preparer and the
 //! test's own bookkeeping are not hot-path threads and are not tracked.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use talon_core::agent::{
@@ -37,65 +35,13 @@ use talon_core::ring::{
     ExecConsumer, ExecProducer, MdConsumer, MdProducer, OrderConsumer, OrderProducer, RingConfig,
     RingFull, Rings,
 };
-
-// ---------------------------------------------------------------------------
-// The counting allocator.
-
-struct CountingAllocator;
-
-/// Allocations seen on tracked threads while `MEASURING` is set.
-static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
-/// Measurement window switch.
-static MEASURING: AtomicBool = AtomicBool::new(false);
-
-thread_local! {
-    /// Whether this thread is a hot-path thread under test. Const-initialised
-    /// and without a destructor, so reading it never allocates or registers.
-    static TRACKED: Cell<bool> = const { Cell::new(false) };
-}
-
-fn count_if_tracked() {
-    // Relaxed: the flag and the counter are read by the test thread only after
-    // joining or after a Release/Acquire handshake on `processed`; a stale read
-    // at the window's edges can only miss an allocation made outside it.
-    if MEASURING.load(Ordering::Relaxed) && TRACKED.try_with(Cell::get).unwrap_or(false) {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-    }
-}
-
-// SAFETY: every method forwards to `System` with the caller's arguments
-// unchanged, so `System`'s guarantees carry over; counting touches only
-// atomics and a const thread-local, which never allocate.
-unsafe impl GlobalAlloc for CountingAllocator {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        count_if_tracked();
-        // SAFETY: forwarded unchanged; the caller upholds `alloc`'s contract.
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        count_if_tracked();
-        // SAFETY: forwarded unchanged; the caller upholds `alloc_zeroed`'s contract.
-        unsafe { System.alloc_zeroed(layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        count_if_tracked();
-        // SAFETY: forwarded unchanged; the caller upholds `realloc`'s contract.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: forwarded unchanged; the caller upholds `dealloc`'s contract.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
+use talon_testkit::{CountingAllocator, allocations};
 
 #[global_allocator]
 static GLOBAL: CountingAllocator = CountingAllocator;
 
 fn track_this_thread() {
-    TRACKED.with(|t| t.set(true));
+    allocations::track_current_thread(true);
 }
 
 // ---------------------------------------------------------------------------
@@ -449,15 +395,13 @@ fn single_thread_invoker_allocates_nothing() {
     let segments_before = Pipeline::segment_files(&dir);
 
     const CYCLES: u64 = 50_000;
-    ALLOCATIONS.store(0, Ordering::Relaxed);
-    MEASURING.store(true, Ordering::SeqCst);
+    allocations::start();
     let mut work = 0usize;
     for _ in 0..CYCLES {
         work += invoker.invoke().expect("steady-state cycle");
     }
-    MEASURING.store(false, Ordering::SeqCst);
-    TRACKED.with(|t| t.set(false));
-    let allocations = ALLOCATIONS.load(Ordering::Relaxed);
+    let allocations = allocations::stop();
+    allocations::track_current_thread(false);
     let filled = fills.load(Ordering::Acquire) - before;
     invoker.close();
     let rolls = Pipeline::segment_files(&dir) - segments_before;
@@ -495,11 +439,9 @@ fn runner_threads_allocate_nothing() {
     wait_for_fills(&fills, 20_000);
     let before = fills.load(Ordering::Acquire);
     let segments_before = Pipeline::segment_files(&dir);
-    ALLOCATIONS.store(0, Ordering::Relaxed);
-    MEASURING.store(true, Ordering::SeqCst);
+    allocations::start();
     wait_for_fills(&fills, before + 600_000);
-    MEASURING.store(false, Ordering::SeqCst);
-    let allocations = ALLOCATIONS.load(Ordering::Relaxed);
+    let allocations = allocations::stop();
     let filled = fills.load(Ordering::Acquire) - before;
 
     let exits = [feed_engine.close(), gateway.close()];

@@ -475,6 +475,17 @@ fn slot_key(i: usize) -> InstrumentId {
 }
 
 impl Router {
+    /// The slot and instrument of a message's `symbol`, marking the slot
+    /// updated at `recv`; an unconfigured symbol is counted and `None`.
+    fn route(&mut self, symbol: &[u8], recv: Nanos) -> Option<(usize, InstrumentId)> {
+        let Some(slot) = self.slot_of(symbol) else {
+            self.counters.increment(FeedCounter::UnknownSymbol);
+            return None;
+        };
+        self.stale.on_update(slot_key(slot), recv);
+        Some((slot, self.slots[slot].id))
+    }
+
     fn slot_of(&self, symbol: &[u8]) -> Option<usize> {
         self.lookup
             .binary_search_by(|(s, _)| s.as_bytes().cmp(symbol))
@@ -573,38 +584,27 @@ impl Router {
         match env.message {
             Decoded::BookTicker(t) => {
                 self.counters.increment(FeedCounter::BookTickers);
-                let Some(slot) = self.slot_of(t.symbol) else {
-                    return self.counters.increment(FeedCounter::UnknownSymbol);
-                };
-                let id = self.slots[slot].id;
-                self.stale.on_update(slot_key(slot), recv);
-                self.deliver(t.to_event(id, stamps));
+                if let Some((_, id)) = self.route(t.symbol, recv) {
+                    self.deliver(t.to_event(id, stamps));
+                }
             }
             Decoded::Trade(t) => {
                 self.counters.increment(FeedCounter::Trades);
-                let Some(slot) = self.slot_of(t.symbol) else {
-                    return self.counters.increment(FeedCounter::UnknownSymbol);
-                };
-                let id = self.slots[slot].id;
-                self.stale.on_update(slot_key(slot), recv);
-                self.deliver(t.to_event(id, stamps));
+                if let Some((_, id)) = self.route(t.symbol, recv) {
+                    self.deliver(t.to_event(id, stamps));
+                }
             }
             Decoded::AggTrade(t) => {
                 self.counters.increment(FeedCounter::Trades);
-                let Some(slot) = self.slot_of(t.symbol) else {
-                    return self.counters.increment(FeedCounter::UnknownSymbol);
-                };
-                let id = self.slots[slot].id;
-                self.stale.on_update(slot_key(slot), recv);
-                self.deliver(t.to_event(id, stamps));
+                if let Some((_, id)) = self.route(t.symbol, recv) {
+                    self.deliver(t.to_event(id, stamps));
+                }
             }
             Decoded::DepthUpdate(d) => {
                 self.counters.increment(FeedCounter::DepthUpdates);
-                let Some(slot) = self.slot_of(d.symbol) else {
-                    return self.counters.increment(FeedCounter::UnknownSymbol);
+                let Some((slot, id)) = self.route(d.symbol, recv) else {
+                    return;
                 };
-                let id = self.slots[slot].id;
-                self.stale.on_update(slot_key(slot), recv);
                 let Some(sync) = self.slots[slot].sync.as_mut() else {
                     return;
                 };

@@ -6,59 +6,10 @@
 //! levels iterated and converted to `MarketEvent`s, and rejections counted,
 //! all inside the window; the count must be zero.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
-use std::sync::atomic::{AtomicU64, Ordering};
-
 use talon_core::event::Stamps;
 use talon_core::instrument::InstrumentId;
 use talon_feed::decode::{DecodeCounters, Decoded, decode, decode_snapshot};
-
-struct CountingAllocator;
-
-/// Allocations seen on the measuring thread inside the window.
-static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
-
-thread_local! {
-    /// Set only on the test's thread while it measures. Const-initialised
-    /// and without a destructor, so reading it never allocates.
-    static MEASURING: Cell<bool> = const { Cell::new(false) };
-}
-
-fn count_if_measuring() {
-    // Relaxed: the counter is read by the same thread that writes it.
-    if MEASURING.try_with(Cell::get).unwrap_or(false) {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-    }
-}
-
-// SAFETY: every method forwards to `System` with the caller's arguments
-// unchanged, so `System`'s guarantees carry over; counting touches only an
-// atomic and a const thread-local, which never allocate.
-unsafe impl GlobalAlloc for CountingAllocator {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        count_if_measuring();
-        // SAFETY: forwarded unchanged; the caller upholds `alloc`'s contract.
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        count_if_measuring();
-        // SAFETY: forwarded unchanged; the caller upholds `alloc_zeroed`'s contract.
-        unsafe { System.alloc_zeroed(layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        count_if_measuring();
-        // SAFETY: forwarded unchanged; the caller upholds `realloc`'s contract.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: forwarded unchanged; the caller upholds `dealloc`'s contract.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
+use talon_testkit::{CountingAllocator, allocations};
 
 #[global_allocator]
 static GLOBAL: CountingAllocator = CountingAllocator;
@@ -100,7 +51,8 @@ fn decoding_allocates_nothing() {
     let mut ok = 0u64;
     let mut events = 0u64;
     let mut checksum = 0i64;
-    MEASURING.with(|m| m.set(true));
+    allocations::track_current_thread(true);
+    allocations::start();
     for _ in 0..3 {
         for m in &inputs {
             match decode(m) {
@@ -142,9 +94,9 @@ fn decoding_allocates_nothing() {
             }
         }
     }
-    MEASURING.with(|m| m.set(false));
+    let allocations = allocations::stop();
+    allocations::track_current_thread(false);
 
-    let allocations = ALLOCATIONS.load(Ordering::Relaxed);
     assert!(ok > 1_500, "{ok}");
     assert!(events > 1_000, "{events}");
     assert!(counters.total() > 0);

@@ -9,9 +9,6 @@
 //! made on this thread while tens of thousands of messages go through.
 //! The simulator's threads are not counted: they are the venue.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use talon_core::agent::{AgentInvoker, Runtime};
@@ -24,52 +21,7 @@ use talon_feed::book::SyncState;
 use talon_feed::config::{DepthSpeed, FeedConfig, Venue};
 use talon_feed::counters::FeedCounter;
 use talon_sim::{SimConfig, Simulator};
-
-struct CountingAllocator;
-
-static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
-static MEASURING: AtomicBool = AtomicBool::new(false);
-
-thread_local! {
-    /// Const-initialised, no destructor: reading it never allocates.
-    static TRACKED: Cell<bool> = const { Cell::new(false) };
-}
-
-fn count_if_tracked() {
-    // Relaxed: the window is opened and closed by this same thread, so
-    // program order is enough; other threads are never tracked.
-    if MEASURING.load(Ordering::Relaxed) && TRACKED.try_with(Cell::get).unwrap_or(false) {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-    }
-}
-
-// SAFETY: every method forwards to `System` with the caller's arguments
-// unchanged, so `System`'s guarantees carry over; counting touches only
-// atomics and a const thread-local, which never allocate.
-unsafe impl GlobalAlloc for CountingAllocator {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        count_if_tracked();
-        // SAFETY: forwarded unchanged; the caller upholds `alloc`'s contract.
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        count_if_tracked();
-        // SAFETY: forwarded unchanged; the caller upholds `alloc_zeroed`'s contract.
-        unsafe { System.alloc_zeroed(layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        count_if_tracked();
-        // SAFETY: forwarded unchanged; the caller upholds `realloc`'s contract.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: forwarded unchanged; the caller upholds `dealloc`'s contract.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
+use talon_testkit::{CountingAllocator, allocations};
 
 #[global_allocator]
 static GLOBAL: CountingAllocator = CountingAllocator;
@@ -143,9 +95,8 @@ fn feed_agent_allocates_nothing_per_message_on_ws() {
     let messages_before = counters.get(FeedCounter::Messages);
     let depth_before = counters.get(FeedCounter::DepthUpdates);
     let resyncs_before = counters.get(FeedCounter::Resyncs);
-    TRACKED.with(|t| t.set(true));
-    ALLOCATIONS.store(0, Ordering::Relaxed);
-    MEASURING.store(true, Ordering::Relaxed);
+    allocations::track_current_thread(true);
+    allocations::start();
     let window = Instant::now();
     while counters.get(FeedCounter::Messages) - messages_before < 20_000 {
         if window.elapsed() > Duration::from_secs(60) {
@@ -153,9 +104,8 @@ fn feed_agent_allocates_nothing_per_message_on_ws() {
         }
         cycle(&mut inv, &mut events);
     }
-    MEASURING.store(false, Ordering::Relaxed);
-    TRACKED.with(|t| t.set(false));
-    let allocations = ALLOCATIONS.load(Ordering::Relaxed);
+    let allocations = allocations::stop();
+    allocations::track_current_thread(false);
     let messages = counters.get(FeedCounter::Messages) - messages_before;
     let depth = counters.get(FeedCounter::DepthUpdates) - depth_before;
     let resyncs = counters.get(FeedCounter::Resyncs) - resyncs_before;

@@ -257,18 +257,7 @@ impl MappedSegment {
     /// Maps an existing segment read-only.
     pub(crate) fn open_read(index: u64, path: &Path) -> Result<Self, JournalError> {
         let file = File::open(path).map_err(|e| JournalError::io(path, e))?;
-        let (len, id) = file_meta(&file, path)?;
-        check_file_len(index, len)?;
-        let map = MmapOptions::new()
-            .map_raw_read_only(&file)
-            .map_err(|e| JournalError::io(path, e))?;
-        Ok(Self {
-            index,
-            path: path.to_path_buf(),
-            map,
-            writable: false,
-            id,
-        })
+        Self::map_read_only(index, path, &file)
     }
 
     /// Maps an existing segment for the periodic flusher: the file is opened
@@ -289,10 +278,16 @@ impl MappedSegment {
             .write(true)
             .open(path)
             .map_err(|e| JournalError::io(path, e))?;
-        let (len, id) = file_meta(&file, path)?;
+        Self::map_read_only(index, path, &file)
+    }
+
+    /// Maps segment `index` at `path`, opened as `file`, `PROT_READ` and
+    /// `MAP_SHARED`, not pre-faulted, after checking its size.
+    fn map_read_only(index: u64, path: &Path, file: &File) -> Result<Self, JournalError> {
+        let (len, id) = file_meta(file, path)?;
         check_file_len(index, len)?;
         let map = MmapOptions::new()
-            .map_raw_read_only(&file)
+            .map_raw_read_only(file)
             .map_err(|e| JournalError::io(path, e))?;
         Ok(Self {
             index,

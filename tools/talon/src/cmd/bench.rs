@@ -27,127 +27,112 @@ pub(crate) enum BenchCommand {
     Feed(FeedArgs),
 }
 
+/// Flags every benchmark takes.
 #[derive(Debug, Args)]
-pub(crate) struct FeedArgs {
+pub(crate) struct ReportArgs {
     /// Print the report as JSON instead of a table.
     #[arg(long)]
     json: bool,
+    /// Runs per case (the report shows medians across runs).
+    #[arg(long, value_name = "N")]
+    runs: Option<u32>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct FeedArgs {
+    #[command(flatten)]
+    report: ReportArgs,
     /// Simulator rates to step through, messages/s (comma-separated).
     #[arg(long, value_delimiter = ',', value_name = "N,N,…")]
     rates: Option<Vec<u64>>,
     /// Measured seconds per rate step.
     #[arg(long, value_name = "SECS")]
     duration: Option<u64>,
-    /// Runs per step (the report shows medians across runs).
-    #[arg(long, value_name = "N")]
-    runs: Option<u32>,
 }
 
 #[derive(Debug, Args)]
 pub(crate) struct DecodeArgs {
-    /// Print the report as JSON instead of a table.
-    #[arg(long)]
-    json: bool,
+    #[command(flatten)]
+    report: ReportArgs,
     /// Messages decoded per case and run.
     #[arg(long, value_name = "N")]
     messages: Option<u64>,
-    /// Runs per case (the report shows medians across runs).
-    #[arg(long, value_name = "N")]
-    runs: Option<u32>,
 }
 
 #[derive(Debug, Args)]
 pub(crate) struct RingArgs {
-    /// Print the report as JSON instead of a table.
-    #[arg(long)]
-    json: bool,
+    #[command(flatten)]
+    report: ReportArgs,
     /// Messages measured per case and run.
     #[arg(long, value_name = "N")]
     messages: Option<u64>,
-    /// Runs per case (the report shows medians across runs).
-    #[arg(long, value_name = "N")]
-    runs: Option<u32>,
 }
 
 #[derive(Debug, Args)]
 pub(crate) struct JournalArgs {
-    /// Print the report as JSON instead of a table.
-    #[arg(long)]
-    json: bool,
+    #[command(flatten)]
+    report: ReportArgs,
     /// Records appended per case and run.
     #[arg(long, value_name = "N")]
     records: Option<u64>,
-    /// Runs per case (the report shows medians across runs).
-    #[arg(long, value_name = "N")]
-    runs: Option<u32>,
     /// Directory for the benchmark files (default: a fresh temporary directory).
     #[arg(long, value_name = "DIR")]
     dir: Option<PathBuf>,
 }
 
 pub(crate) fn run(command: BenchCommand) -> anyhow::Result<ExitCode> {
-    let (report, json) = match command {
+    let (report, args) = match command {
         BenchCommand::Ring(a) => {
-            let mut cfg = RingBenchConfig::default();
-            if let Some(n) = a.messages {
-                cfg.messages = n;
-            }
-            if let Some(r) = a.runs {
-                cfg.runs = r;
-            }
-            (
-                talon_benches::run_ring_bench(&cfg).context("ring benchmark failed")?,
-                a.json,
-            )
+            let d = RingBenchConfig::default();
+            let cfg = RingBenchConfig {
+                messages: a.messages.unwrap_or(d.messages),
+                runs: a.report.runs.unwrap_or(d.runs),
+                ..d
+            };
+            let report = talon_benches::run_ring_bench(&cfg).context("ring benchmark failed")?;
+            (report, a.report)
         }
         BenchCommand::Journal(a) => {
-            let mut cfg = JournalBenchConfig::default();
-            if let Some(n) = a.records {
-                cfg.records = n;
-            }
-            if let Some(r) = a.runs {
-                cfg.runs = r;
-            }
-            if a.dir.is_some() {
-                cfg.dir = a.dir;
-            }
-            (
-                talon_benches::run_journal_bench(&cfg).context("journal benchmark failed")?,
-                a.json,
-            )
+            let d = JournalBenchConfig::default();
+            let cfg = JournalBenchConfig {
+                records: a.records.unwrap_or(d.records),
+                runs: a.report.runs.unwrap_or(d.runs),
+                dir: a.dir.or(d.dir),
+                ..d
+            };
+            let report =
+                talon_benches::run_journal_bench(&cfg).context("journal benchmark failed")?;
+            (report, a.report)
         }
         BenchCommand::Decode(a) => {
-            let mut cfg = DecodeBenchConfig::default();
-            if let Some(n) = a.messages {
-                cfg.messages = n;
-            }
-            if let Some(r) = a.runs {
-                cfg.runs = r;
-            }
-            (
-                talon_benches::run_decode_bench(&cfg).context("decode benchmark failed")?,
-                a.json,
-            )
+            let d = DecodeBenchConfig::default();
+            let cfg = DecodeBenchConfig {
+                messages: a.messages.unwrap_or(d.messages),
+                runs: a.report.runs.unwrap_or(d.runs),
+                ..d
+            };
+            let report =
+                talon_benches::run_decode_bench(&cfg).context("decode benchmark failed")?;
+            (report, a.report)
         }
         BenchCommand::Feed(a) => {
-            let mut cfg = FeedBenchConfig::default();
-            if let Some(rates) = a.rates {
+            if let Some(rates) = &a.rates {
                 anyhow::ensure!(!rates.is_empty(), "--rates: give at least one rate");
-                cfg.rates = rates;
             }
-            if let Some(secs) = a.duration {
-                cfg.duration = std::time::Duration::from_secs(secs.max(1));
-            }
-            if let Some(r) = a.runs {
-                cfg.runs = r;
-            }
-            (
-                talon_benches::run_feed_bench(&cfg).context("feed benchmark failed")?,
-                a.json,
-            )
+            let d = FeedBenchConfig::default();
+            let cfg = FeedBenchConfig {
+                rates: a.rates.unwrap_or(d.rates),
+                duration: a.duration.map_or(d.duration, |secs| {
+                    std::time::Duration::from_secs(secs.max(1))
+                }),
+                runs: a.report.runs.unwrap_or(d.runs),
+                ..d
+            };
+            let report = talon_benches::run_feed_bench(&cfg).context("feed benchmark failed")?;
+            (report, a.report)
         }
     };
-    if json {
+    if args.json {
         println!("{}", serde_json::to_string_pretty(&report.to_json())?);
     } else {
         println!("{}", report.to_markdown());

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Args;
-use talon_core::agent::{MachineCores, ThreadLayout};
+use talon_core::agent::{LayoutErrorKind, MachineCores, ThreadLayout};
 
 /// Resolve a thread layout (from a TOML file or a preset) and validate it
 /// against the cores of this machine. Without arguments, prints the layout
@@ -28,12 +28,15 @@ pub(crate) fn run(args: LayoutArgs) -> anyhow::Result<ExitCode> {
                 .with_context(|| format!("cannot read layout file {}", path.display()))?;
             (
                 path.display().to_string(),
-                ThreadLayout::from_toml_str(&text),
+                ThreadLayout::from_toml_str(&text).map_err(|e| e.to_string()),
             )
         }
         (None, Some(name)) => (
             format!("preset {name}"),
-            ThreadLayout::from_toml_str_for(&format!("preset = {}", toml_string(name)), &machine),
+            ThreadLayout::preset_for(name, &machine).ok_or_else(|| {
+                let kind = LayoutErrorKind::UnknownPreset { name: name.clone() };
+                format!("preset: {kind}")
+            }),
         ),
         (None, None) => (
             "default for this machine".to_string(),
@@ -58,20 +61,4 @@ pub(crate) fn run(args: LayoutArgs) -> anyhow::Result<ExitCode> {
     println!("machine: {} cores ({machine})", machine.len());
     print!("{layout}");
     Ok(ExitCode::SUCCESS)
-}
-
-/// Quotes `s` as a TOML basic string, so a preset name cannot inject keys.
-fn toml_string(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            c if c.is_control() => out.push('?'),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
 }
