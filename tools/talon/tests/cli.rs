@@ -414,6 +414,12 @@ core = 4096
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("thread[0].core"), "{}", stderr(&out));
 
+    // A preset in a file is fitted to this machine, like --preset.
+    let preset_file = tmp.path().join("shared.toml");
+    std::fs::write(&preset_file, "preset = \"shared\"\n").unwrap();
+    let out = talon(&["layout", "--check", preset_file.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+
     // The default always fits the machine it runs on.
     let out = talon(&["layout"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));

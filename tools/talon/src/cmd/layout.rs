@@ -28,7 +28,7 @@ pub(crate) fn run(args: LayoutArgs) -> anyhow::Result<ExitCode> {
                 .with_context(|| format!("cannot read layout file {}", path.display()))?;
             (
                 path.display().to_string(),
-                ThreadLayout::from_toml_str(&text).map_err(|e| e.to_string()),
+                ThreadLayout::from_toml_str_for(&text, &machine).map_err(|e| e.to_string()),
             )
         }
         (None, Some(name)) => (
