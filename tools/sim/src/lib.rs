@@ -64,6 +64,7 @@
 mod bus;
 pub mod config;
 mod conn;
+pub mod exchange;
 mod http;
 mod market;
 pub mod replay;
