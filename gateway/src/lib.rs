@@ -10,3 +10,8 @@
 //! flag before every send, and is the single consumer of the order ring and
 //! single producer of the exec ring.
 #![forbid(unsafe_code)]
+
+pub mod breaker;
+pub mod order_state;
+pub mod rate_limit;
+pub mod response;
