@@ -93,7 +93,11 @@ impl OrderEvent {
             OrderEvent::CancelSent,
         ]
         .into_iter()
-        .chain(OrderStatus::ALL.iter().map(|s| OrderEvent::StatusResolved(*s)))
+        .chain(
+            OrderStatus::ALL
+                .iter()
+                .map(|s| OrderEvent::StatusResolved(*s)),
+        )
     }
 
     /// The event a venue report with status `s` stands for.
@@ -155,14 +159,18 @@ const TABLE: [[Option<OrderStatus>; COLUMNS]; 8] = {
     const UK: Option<OrderStatus> = Some(S::Unknown);
     [
         //  Ack PFil Fill Canc Rej  Exp  TOut CSnt | PN  NW  PF  FL  CX  RJ  EX  UK
-        [NW, PF, FL, CX, RJ, EX, UK, PN, PN, NW, PF, FL, CX, RJ, EX, N], // PendingNew
-        [NW, PF, FL, CX, N, EX, UK, NW, N, NW, PF, FL, CX, N, EX, N],    // New
-        [PF, PF, FL, CX, N, EX, UK, PF, N, N, PF, FL, CX, N, EX, N],     // PartiallyFilled
-        [N, N, N, N, N, N, N, N, N, N, N, N, N, N, N, N],                // Filled
-        [N, N, N, N, N, N, N, N, N, N, N, N, N, N, N, N],                // Canceled
-        [N, N, N, N, N, N, N, N, N, N, N, N, N, N, N, N],                // Rejected
-        [N, N, N, N, N, N, N, N, N, N, N, N, N, N, N, N],                // Expired
-        [NW, PF, FL, CX, RJ, EX, UK, UK, PN, NW, PF, FL, CX, RJ, EX, N], // Unknown
+        [
+            NW, PF, FL, CX, RJ, EX, UK, PN, PN, NW, PF, FL, CX, RJ, EX, N,
+        ], // PendingNew
+        [NW, PF, FL, CX, N, EX, UK, NW, N, NW, PF, FL, CX, N, EX, N], // New
+        [PF, PF, FL, CX, N, EX, UK, PF, N, N, PF, FL, CX, N, EX, N],  // PartiallyFilled
+        [N, N, N, N, N, N, N, N, N, N, N, N, N, N, N, N],             // Filled
+        [N, N, N, N, N, N, N, N, N, N, N, N, N, N, N, N],             // Canceled
+        [N, N, N, N, N, N, N, N, N, N, N, N, N, N, N, N],             // Rejected
+        [N, N, N, N, N, N, N, N, N, N, N, N, N, N, N, N],             // Expired
+        [
+            NW, PF, FL, CX, RJ, EX, UK, UK, PN, NW, PF, FL, CX, RJ, EX, N,
+        ], // Unknown
     ]
 };
 

@@ -282,7 +282,11 @@ impl Bucket {
             left = left.saturating_sub(self.count_at(k));
             if left.saturating_add(amount) <= allowed {
                 // Sub-bucket k is out of range once now − span ≥ (k+1)·sub.
-                return Nanos((k + 1).saturating_mul(self.sub_ns).saturating_add(self.span_ns));
+                return Nanos(
+                    (k + 1)
+                        .saturating_mul(self.sub_ns)
+                        .saturating_add(self.span_ns),
+                );
             }
         }
         now.saturating_add(self.span_ns)
@@ -305,7 +309,10 @@ pub struct RateLimiter {
 impl RateLimiter {
     /// From `exchangeInfo` limits (see
     /// [`crate::response::decode_exchange_rate_limits`]).
-    pub fn new(limits: &RateLimits, config: RateLimitConfig) -> Result<RateLimiter, RateLimitError> {
+    pub fn new(
+        limits: &RateLimits,
+        config: RateLimitConfig,
+    ) -> Result<RateLimiter, RateLimitError> {
         config.validate()?;
         if limits.len() > MAX_LIMITS {
             return Err(RateLimitError::TooMany(MAX_LIMITS));
@@ -449,7 +456,11 @@ impl RateLimiter {
 /// given the venue's current time `server_now_ms` (local wall time plus
 /// the server-time offset) and the local monotonic `now`.
 pub fn retry_after_local(retry_after_ms: u64, server_now_ms: u64, now: Nanos) -> Nanos {
-    now.saturating_add(retry_after_ms.saturating_sub(server_now_ms).saturating_mul(NS_PER_MS))
+    now.saturating_add(
+        retry_after_ms
+            .saturating_sub(server_now_ms)
+            .saturating_mul(NS_PER_MS),
+    )
 }
 
 #[cfg(test)]

@@ -229,7 +229,9 @@ impl ResponseCounters {
 
     /// All rejections.
     pub fn total(&self) -> u64 {
-        self.by_reason.iter().fold(0u64, |a, &b| a.saturating_add(b))
+        self.by_reason
+            .iter()
+            .fold(0u64, |a, &b| a.saturating_add(b))
     }
 }
 
@@ -276,7 +278,10 @@ fn read_value<'a>(cur: &mut Cursor<'a>) -> Result<Val<'a>, ResponseError> {
         Some(b'"') => Ok(Val::Str(cur.string()?)),
         Some(b'-' | b'0'..=b'9') => Ok(Val::Num(cur.number()?)),
         Some(b't') => cur.literal(b"true").map(|()| Val::Bool).map_err(Into::into),
-        Some(b'f') => cur.literal(b"false").map(|()| Val::Bool).map_err(Into::into),
+        Some(b'f') => cur
+            .literal(b"false")
+            .map(|()| Val::Bool)
+            .map_err(Into::into),
         Some(b'n') => cur.literal(b"null").map(|()| Val::Null).map_err(Into::into),
         Some(open @ (b'{' | b'[')) => {
             let start = cur.pos();
@@ -619,7 +624,9 @@ pub struct RateLimit {
 impl RateLimit {
     /// Window length in milliseconds (`interval_num` × unit).
     pub const fn window_ms(&self) -> u64 {
-        self.interval.unit_ms().saturating_mul(self.interval_num as u64)
+        self.interval
+            .unit_ms()
+            .saturating_mul(self.interval_num as u64)
     }
 }
 
@@ -957,7 +964,12 @@ pub fn decode_inbound(frame: &[u8]) -> Result<Inbound<'_>, ResponseError> {
     let mut cur = open(frame)?;
     let mut top = [Val::Absent; KEYS];
     let mut inner = [Val::Absent; KEYS];
-    scan_object(&mut cur, top_key, &mut top, Some((is_wrapper_key, &mut inner)))?;
+    scan_object(
+        &mut cur,
+        top_key,
+        &mut top,
+        Some((is_wrapper_key, &mut inner)),
+    )?;
     if !cur.at_end_ws() {
         return Err(ResponseError::TrailingData);
     }
@@ -1005,8 +1017,8 @@ fn retry_key(k: &[u8]) -> Option<usize> {
 }
 
 fn build_response<'a>(top: &[Val<'a>; KEYS]) -> Result<Response<'a>, ResponseError> {
-    let status = u16::try_from(num_u64(slot(top, K_STATUS))?)
-        .map_err(|_| ResponseError::NumberOverflow)?;
+    let status =
+        u16::try_from(num_u64(slot(top, K_STATUS))?).map_err(|_| ResponseError::NumberOverflow)?;
     let (id, id_text) = match slot(top, K_ID) {
         Val::Absent | Val::Null => (None, None),
         Val::Str(s) => (None, Some(s.raw)),

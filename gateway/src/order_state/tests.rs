@@ -61,7 +61,13 @@ fn expected_legal() -> Vec<(S, E, S)> {
         v.push((S::PendingNew, E::StatusResolved(to), to));
         v.push((S::Unknown, E::StatusResolved(to), to));
     }
-    for to in [S::New, S::PartiallyFilled, S::Filled, S::Canceled, S::Expired] {
+    for to in [
+        S::New,
+        S::PartiallyFilled,
+        S::Filled,
+        S::Canceled,
+        S::Expired,
+    ] {
         v.push((S::New, E::StatusResolved(to), to));
     }
     for to in [S::PartiallyFilled, S::Filled, S::Canceled, S::Expired] {
@@ -184,13 +190,19 @@ fn ack_timeout_scan_and_resolution() {
     t.insert(entry(2, 200)).unwrap();
     t.insert(entry(3, 300)).unwrap();
     t.apply(&id(3), E::Acked, Nanos(310)).unwrap();
-    let due: Vec<_> = t.timed_out(Nanos(1_150), 1_000).map(|e| e.client_order_id).collect();
+    let due: Vec<_> = t
+        .timed_out(Nanos(1_150), 1_000)
+        .map(|e| e.client_order_id)
+        .collect();
     assert_eq!(due, vec![id(1)]);
     t.apply(&id(1), E::AckTimeout, Nanos(1_150)).unwrap();
     assert_eq!(t.get(&id(1)).unwrap().status, S::Unknown);
     // A cancel for order 3 that goes unanswered.
     t.apply(&id(3), E::CancelSent, Nanos(400)).unwrap();
-    let mut due: Vec<_> = t.timed_out(Nanos(1_401), 1_000).map(|e| e.client_order_id).collect();
+    let mut due: Vec<_> = t
+        .timed_out(Nanos(1_401), 1_000)
+        .map(|e| e.client_order_id)
+        .collect();
     due.sort_by_key(|c| c.session_seq());
     assert_eq!(due, vec![id(2), id(3)]);
     t.apply(&id(3), E::AckTimeout, Nanos(1_401)).unwrap();

@@ -61,7 +61,9 @@ fn venue_max_per_window(
             RateLimitKind::RawRequests => 1,
             RateLimitKind::Orders => u64::from(req == RequestKind::NewOrder),
         };
-        *counts.entry((t + window_ns - offset % window_ns) / window_ns).or_default() += n;
+        *counts
+            .entry((t + window_ns - offset % window_ns) / window_ns)
+            .or_default() += n;
     }
     counts.values().copied().max().unwrap_or(0)
 }
@@ -115,7 +117,12 @@ fn burst_of_10000_intents_never_exceeds_80_percent_of_any_venue_window() {
             let w = l.window_ms() * MS;
             for offset in [0, 1, w / 3, w / 2 + 7, w - 1, rng.below(w)] {
                 let max = venue_max_per_window(&arrivals, l.kind, w, offset);
-                assert!(max <= cap, "seed {seed} {:?}/{} ms offset {offset}: {max} > {cap}", l.kind, l.window_ms());
+                assert!(
+                    max <= cap,
+                    "seed {seed} {:?}/{} ms offset {offset}: {max} > {cap}",
+                    l.kind,
+                    l.window_ms()
+                );
             }
         }
     }
@@ -136,7 +143,9 @@ fn the_limits_are_actually_reached() {
         .count();
     assert_eq!(admitted, 80);
     // Still refused 10 s later (the guard), admitted again after W + G + a sub-bucket.
-    let t = rl.try_acquire(RequestKind::NewOrder, Nanos(now.0 + 10_500 * MS)).unwrap_err();
+    let t = rl
+        .try_acquire(RequestKind::NewOrder, Nanos(now.0 + 10_500 * MS))
+        .unwrap_err();
     assert_eq!(t.reason, ThrottleReason::Limit(RateLimitKind::Orders));
     assert!(t.until.0 <= now.0 + 11_000 * MS + 10_000 * MS / 60 + 1);
     assert!(rl.try_acquire(RequestKind::NewOrder, t.until).is_ok());
@@ -158,7 +167,9 @@ fn cancels_pass_when_new_orders_are_throttled() {
         rl.try_acquire(RequestKind::NewOrder, now).unwrap();
     }
     assert_eq!(
-        rl.try_acquire(RequestKind::NewOrder, now).unwrap_err().reason,
+        rl.try_acquire(RequestKind::NewOrder, now)
+            .unwrap_err()
+            .reason,
         ThrottleReason::Limit(RateLimitKind::Orders)
     );
     rl.try_acquire(RequestKind::Cancel, now).unwrap();
@@ -168,7 +179,9 @@ fn cancels_pass_when_new_orders_are_throttled() {
         rl.try_acquire(RequestKind::Query(1), now).unwrap();
     }
     assert_eq!(
-        rl.try_acquire(RequestKind::Query(1), now).unwrap_err().reason,
+        rl.try_acquire(RequestKind::Query(1), now)
+            .unwrap_err()
+            .reason,
         ThrottleReason::Limit(RateLimitKind::RequestWeight)
     );
     for _ in 0..8 {
@@ -179,7 +192,15 @@ fn cancels_pass_when_new_orders_are_throttled() {
         ThrottleReason::Limit(RateLimitKind::RequestWeight)
     );
     let c = rl.counters();
-    assert_eq!((c.admitted, c.throttled_new, c.throttled_query, c.throttled_cancel), (80, 1, 1, 1));
+    assert_eq!(
+        (
+            c.admitted,
+            c.throttled_new,
+            c.throttled_query,
+            c.throttled_cancel
+        ),
+        (80, 1, 1, 1)
+    );
 }
 
 #[test]
@@ -191,9 +212,16 @@ fn a_429_blocks_until_retry_after_then_a_418_longer() {
     assert_eq!(until, Nanos(now.0 + 5_000 * MS));
     rl.on_429(Some(until), now);
     assert_eq!(rl.blocked_until(now), Some(until));
-    for kind in [RequestKind::NewOrder, RequestKind::Cancel, RequestKind::Query(1)] {
+    for kind in [
+        RequestKind::NewOrder,
+        RequestKind::Cancel,
+        RequestKind::Query(1),
+    ] {
         let t = rl.try_acquire(kind, Nanos(until.0 - 1)).unwrap_err();
-        assert_eq!((t.until, t.reason), (until, ThrottleReason::TooManyRequests));
+        assert_eq!(
+            (t.until, t.reason),
+            (until, ThrottleReason::TooManyRequests)
+        );
     }
     assert_eq!(rl.blocked_until(until), None);
     rl.try_acquire(RequestKind::NewOrder, until).unwrap();
@@ -204,7 +232,10 @@ fn a_429_blocks_until_retry_after_then_a_418_longer() {
     assert_eq!(t.until, until.saturating_add(120_000 * MS));
     // An earlier 429 deadline does not shorten the ban.
     rl.on_429(Some(until.saturating_add(MS)), until);
-    assert_eq!(rl.blocked_until(until), Some(until.saturating_add(120_000 * MS)));
+    assert_eq!(
+        rl.blocked_until(until),
+        Some(until.saturating_add(120_000 * MS))
+    );
     let c = rl.counters();
     assert_eq!((c.venue_429, c.venue_418), (2, 1));
 }
@@ -255,7 +286,12 @@ fn config_validation_names_the_key() {
         cancel_reserve_bps: 10_000,
         ..RateLimitConfig::default()
     };
-    assert!(bad.validate().unwrap_err().to_string().contains("cancel_reserve_bps"));
+    assert!(
+        bad.validate()
+            .unwrap_err()
+            .to_string()
+            .contains("cancel_reserve_bps")
+    );
     let parsed: RateLimitConfig = serde_json::from_str(r#"{"share_bps":7000}"#).unwrap();
     assert_eq!(parsed.share_bps, 7000);
     assert_eq!(parsed.guard_ms, RateLimitConfig::default().guard_ms);

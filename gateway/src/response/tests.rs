@@ -27,7 +27,10 @@ fn order_place_result_fixture() {
     let f = fixture("ws_api_order_place_response.json");
     let r = response(&f);
     assert_eq!(r.id, None);
-    assert_eq!(r.id_text, Some(&b"e2a85d9f-07a5-4f94-8d5f-789dc3deb097"[..]));
+    assert_eq!(
+        r.id_text,
+        Some(&b"e2a85d9f-07a5-4f94-8d5f-789dc3deb097"[..])
+    );
     assert_eq!(r.status, 200);
     assert_eq!(r.error, None);
     assert_eq!(r.retry_after_ms, None);
@@ -230,7 +233,8 @@ fn ids_int_string_null_missing() {
 
 #[test]
 fn rate_limits_array_is_bounded() {
-    let one = r#"{"rateLimitType":"ORDERS","interval":"SECOND","intervalNum":10,"limit":50,"count":1}"#;
+    let one =
+        r#"{"rateLimitType":"ORDERS","interval":"SECOND","intervalNum":10,"limit":50,"count":1}"#;
     let eight = vec![one; 8].join(",");
     let nine = vec![one; 9].join(",");
     let ok = format!(r#"{{"id":1,"status":200,"rateLimits":[{eight}]}}"#);
@@ -329,7 +333,10 @@ fn bare_and_legacy_execution_fixtures() {
     // executionReport_new.json: bare; n "0" with N "BTC" → no fee asset.
     let f = fixture("executionReport_new.json");
     let r = exec(&f).to_exec_report(InstrumentId(1), "BTC", "USDT", Stamps::ZERO);
-    assert_eq!((r.status, r.trade_id, r.fee_asset), (OrderStatus::New, 0, FeeAsset::None));
+    assert_eq!(
+        (r.status, r.trade_id, r.fee_asset),
+        (OrderStatus::New, 0, FeeAsset::None)
+    );
 
     // The retired listenKey stream wrapper {"stream":…,"data":{…}}.
     let f = fixture("userdata_listenkey_frame_executionReport_new.json");
@@ -346,7 +353,9 @@ fn account_and_session_fixtures() {
     let f = fixture("eventStreamTerminated_doc.json");
     assert_eq!(
         decode_inbound(&f),
-        Ok(Inbound::SessionEvent(SessionEventKind::EventStreamTerminated))
+        Ok(Inbound::SessionEvent(
+            SessionEventKind::EventStreamTerminated
+        ))
     );
     let f = fixture("stream_serverShutdown_combined.json");
     assert_eq!(
@@ -364,15 +373,13 @@ fn account_and_session_fixtures() {
     ));
     // Market-data frames are not WS API traffic.
     let f = fixture("trade.json");
-    assert_eq!(
-        decode_inbound(&f),
-        Ok(Inbound::OtherEvent(&b"trade"[..]))
-    );
+    assert_eq!(decode_inbound(&f), Ok(Inbound::OtherEvent(&b"trade"[..])));
 }
 
 #[test]
 fn every_fixture_decodes_or_fails_cleanly() {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../feed/tests/fixtures/binance");
+    let dir =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../feed/tests/fixtures/binance");
     let mut responses = 0;
     for entry in std::fs::read_dir(dir).unwrap() {
         let path = entry.unwrap().path();
@@ -382,7 +389,9 @@ fn every_fixture_decodes_or_fails_cleanly() {
         }
         let bytes = std::fs::read(&path).unwrap();
         let got = decode_inbound(&bytes);
-        if name.starts_with("ws_api_") && name.contains("response") || name.starts_with("ws_api_error") {
+        if name.starts_with("ws_api_") && name.contains("response")
+            || name.starts_with("ws_api_error")
+        {
             assert!(matches!(got, Ok(Inbound::Response(_))), "{name}: {got:?}");
             responses += 1;
         }
@@ -402,11 +411,23 @@ fn cancel_event_maps_to_the_cancelled_order_and_reject_code() {
     let e = exec(f);
     assert_eq!(e.reject_reason, b"INSUFFICIENT_BALANCES");
     let r = e.to_exec_report(InstrumentId(0), "BTC", "USDT", Stamps::ZERO);
-    assert_eq!((r.status, r.reject_code), (OrderStatus::Rejected, EXEC_REJECT_CODE));
+    assert_eq!(
+        (r.status, r.reject_code),
+        (OrderStatus::Rejected, EXEC_REJECT_CODE)
+    );
     // PENDING_CANCEL stays open; EXPIRED_IN_MATCH is Expired.
-    assert_eq!(VenueOrderStatus::PendingCancel.to_order_status(true), OrderStatus::PartiallyFilled);
-    assert_eq!(VenueOrderStatus::PendingCancel.to_order_status(false), OrderStatus::New);
-    assert_eq!(VenueOrderStatus::ExpiredInMatch.to_order_status(true), OrderStatus::Expired);
+    assert_eq!(
+        VenueOrderStatus::PendingCancel.to_order_status(true),
+        OrderStatus::PartiallyFilled
+    );
+    assert_eq!(
+        VenueOrderStatus::PendingCancel.to_order_status(false),
+        OrderStatus::New
+    );
+    assert_eq!(
+        VenueOrderStatus::ExpiredInMatch.to_order_status(true),
+        OrderStatus::Expired
+    );
 }
 
 #[test]
@@ -427,9 +448,15 @@ fn execution_rejections() {
         assert_eq!(decode_inbound(f.as_bytes()), Err(want), "{f}");
     }
     let f = format!(r#"{{"subscriptionId":0,"event":{{{base},"t":1,"x":"NEWISH"}}}}"#);
-    assert_eq!(decode_inbound(f.as_bytes()), Err(ResponseError::DuplicateKey));
+    assert_eq!(
+        decode_inbound(f.as_bytes()),
+        Err(ResponseError::DuplicateKey)
+    );
     let f = format!(r#"{{"subscriptionId":0,"event":{{{base},"t":1}},"data":{{}}}}"#);
-    assert_eq!(decode_inbound(f.as_bytes()), Err(ResponseError::UnknownMessage));
+    assert_eq!(
+        decode_inbound(f.as_bytes()),
+        Err(ResponseError::UnknownMessage)
+    );
     let f = format!(r#"{{"subscriptionId":"0","event":{{{base},"t":1}}}}"#);
     assert_eq!(decode_inbound(f.as_bytes()), Err(ResponseError::WrongType));
     assert_eq!(
@@ -548,7 +575,8 @@ fn junk_value() -> impl Strategy<Value = String> {
     ];
     leaf.prop_recursive(3, 12, 3, |inner| {
         prop_oneof![
-            proptest::collection::vec(inner.clone(), 0..3).prop_map(|v| format!("[{}]", v.join(","))),
+            proptest::collection::vec(inner.clone(), 0..3)
+                .prop_map(|v| format!("[{}]", v.join(","))),
             proptest::collection::vec(("[a-z]{2,5}", inner), 0..3).prop_map(|v| {
                 let members: Vec<_> = v.iter().map(|(k, v)| format!("\"{k}\":{v}")).collect();
                 format!("{{{}}}", members.join(","))
@@ -693,8 +721,15 @@ proptest! {
 
 #[test]
 fn deep_nesting_is_rejected_not_recursed() {
-    let deep = format!(r#"{{"id":1,"status":200,"result":{}{}}}"#, "[".repeat(100_000), "]".repeat(100_000));
+    let deep = format!(
+        r#"{{"id":1,"status":200,"result":{}{}}}"#,
+        "[".repeat(100_000),
+        "]".repeat(100_000)
+    );
     assert_eq!(decode_inbound(deep.as_bytes()), Err(ResponseError::TooDeep));
     let deep_event = format!(r#"{{"event":{{"e":"x","k":{}}}}}"#, "[".repeat(5000));
-    assert_eq!(decode_inbound(deep_event.as_bytes()), Err(ResponseError::TooDeep));
+    assert_eq!(
+        decode_inbound(deep_event.as_bytes()),
+        Err(ResponseError::TooDeep)
+    );
 }
