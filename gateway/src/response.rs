@@ -297,6 +297,9 @@ fn read_value<'a>(cur: &mut Cursor<'a>) -> Result<Val<'a>, ResponseError> {
     }
 }
 
+/// Which keys of an object nest (scanned in place) and the slots they fill.
+type Nest<'s, 'a, const N: usize> = (fn(usize) -> bool, &'s mut [Val<'a>; N]);
+
 /// Scans one object (cursor before its `{`): every key `key_of` knows is
 /// stored in `slots`; a key for which `nest_key` is true whose value is an
 /// object is scanned in place into `nested` (one level only).
@@ -304,7 +307,7 @@ fn scan_object<'a, const N: usize>(
     cur: &mut Cursor<'a>,
     key_of: fn(&[u8]) -> Option<usize>,
     slots: &mut [Val<'a>; N],
-    mut nested: Option<(fn(usize) -> bool, &mut [Val<'a>; N])>,
+    mut nested: Option<Nest<'_, 'a, N>>,
 ) -> Result<(), ResponseError> {
     cur.expect_ws(b'{')?;
     if cur.peek_ws() == Some(b'}') {

@@ -235,8 +235,8 @@ fn ids_int_string_null_missing() {
 fn rate_limits_array_is_bounded() {
     let one =
         r#"{"rateLimitType":"ORDERS","interval":"SECOND","intervalNum":10,"limit":50,"count":1}"#;
-    let eight = vec![one; 8].join(",");
-    let nine = vec![one; 9].join(",");
+    let eight = [one; 8].join(",");
+    let nine = [one; 9].join(",");
     let ok = format!(r#"{{"id":1,"status":200,"rateLimits":[{eight}]}}"#);
     assert_eq!(response(ok.as_bytes()).rate_limits.len(), 8);
     let bad = format!(r#"{{"id":1,"status":200,"rateLimits":[{nine}]}}"#);
