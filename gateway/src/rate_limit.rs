@@ -31,7 +31,8 @@
 //! (default 1 s, far above loopback or colocated jitter; a connection whose
 //! delay swings more than that needs a larger guard).
 //!
-//! Counts are kept in 60 sub-buckets per window (plus the guard's), so the
+//! Counts are kept in 60 sub-buckets per window (plus the guard's; at most
+//! 256 in all, coarser when the guard is long against the window), so the
 //! check over-counts by at most the oldest partial sub-bucket — never
 //! under-counts, which is what the proof needs. Cost: one pass over ≤ 70
 //! small counters per limit.
@@ -60,6 +61,8 @@ use crate::response::{RateInterval, RateLimit, RateLimitKind, RateLimits};
 const NS_PER_MS: u64 = 1_000_000;
 /// Sub-buckets per window.
 const SUBS_PER_WINDOW: u64 = 60;
+/// Most sub-buckets per limit.
+const MAX_RING: u64 = 256;
 /// Basis points in 100 %.
 const BPS: u64 = 10_000;
 
@@ -218,8 +221,10 @@ impl Bucket {
             return Err(RateLimitError::Window(window_ms));
         }
         let window_ns = window_ms * NS_PER_MS;
-        let sub_ns = (window_ns / SUBS_PER_WINDOW).max(1);
         let span_ns = window_ns + cfg.guard_ms * NS_PER_MS;
+        // At most MAX_RING sub-buckets even for a guard much longer than
+        // the window (coarser sub-buckets only over-count: still safe).
+        let sub_ns = (window_ns / SUBS_PER_WINDOW).max(span_ns / MAX_RING).max(1);
         let ring_len = span_ns.div_ceil(sub_ns) + 2;
         let cap = limit.limit.saturating_mul(u64::from(cfg.share_bps)) / BPS;
         let cap_normal = match limit.kind {
