@@ -845,7 +845,10 @@ mod tests {
         }
         let prints = m.take_trades();
         assert!(m.take_trades().is_empty(), "taken once");
-        let trade_ids = [reg.id("btcusdt@trade").unwrap(), reg.id("ethusdt@trade").unwrap()];
+        let trade_ids = [
+            reg.id("btcusdt@trade").unwrap(),
+            reg.id("ethusdt@trade").unwrap(),
+        ];
         let streamed: Vec<TradePrint> = batch
             .entries
             .iter()
