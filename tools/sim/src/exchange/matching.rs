@@ -530,6 +530,19 @@ impl Exchange {
         } else {
             VenueOrderStatus::PartiallyFilled
         };
+        // A priced buy keeps exactly price × remaining locked (as the venue
+        // does): the price improvement and rounding residue go back to free.
+        // floor(P·a) ≥ floor(P·b) + floor(P·(a−b)) keeps this non-negative.
+        if o.side == OrderSide::Buy && o.kind != OrderKind::Market {
+            let keep = quote_of(o.price, o.remaining());
+            let excess = (o.locked - keep).max(0);
+            o.locked -= excess;
+            if let Some(a) = self.acct_mut(o.account) {
+                let b = a.bal(paid_asset);
+                b.locked -= excess;
+                b.free += excess;
+            }
+        }
         Fill {
             price,
             qty: Qty::from_raw(qty),
