@@ -40,6 +40,21 @@
 //!   runs out of liquidity `INSUFFICIENT_LIQUIDITY`. A MARKET by
 //!   `quoteOrderQty` is FILLED with `origQty` = what it could buy/sell
 //!   (quantity per level rounded down to the step), EXPIRED if nothing.
+//! - **Filters** (-1013, in this order): PRICE_FILTER (tick ≤ price ≤
+//!   [`MAX_PRICE`], on the tick grid), LOT_SIZE (quantity orders: min/max,
+//!   step grid from minQty), NOTIONAL (LIMIT/LIMIT_MAKER: min and max of
+//!   price × qty; MARKET by quantity: min only, at the book's mid or its one
+//!   side's best price, skipped when the book is empty; MARKET by quote:
+//!   the quote amount against min), MAX_NUM_ORDERS ([`MAX_NUM_ORDERS`] open
+//!   per account and symbol). Then -2010: duplicate open client id (any
+//!   symbol of the account), LIMIT_MAKER that would take (any crossing
+//!   liquidity, own orders included), insufficient free balance for the
+//!   lock (LIMIT buy: price × qty quote; sells: the base; MARKET buy by
+//!   quantity: the planned fill cost; MARKET buy by quote: the quote
+//!   amount; MARKET sell by quote: the planned base).
+//! - **Locks:** a priced buy keeps exactly `price × remaining` locked after
+//!   each fill (price improvement goes back to free, as on the venue);
+//!   whatever is left when an order ends is released.
 //! - **Events:** every accepted order gets `NEW` first, then `TRADE` per
 //!   fill (makers of other accounts get theirs at the same time), then
 //!   `EXPIRED`/`TRADE_PREVENTION` if it ends that way, then one
