@@ -67,6 +67,7 @@ mod conn;
 pub mod exchange;
 mod http;
 mod market;
+mod orderapi;
 pub mod replay;
 mod rng;
 mod server;
@@ -80,8 +81,13 @@ mod ws;
 use std::io::Write;
 use std::time::{Duration, Instant};
 
-pub use config::{DeflateMode, FaultConfig, MalformedKind, SimArgs, SimConfig, SymbolSpec};
+pub use config::{
+    DEMO_API_KEY, DEMO_SECRET, DeflateMode, FaultConfig, MalformedKind, OrderFaults,
+    RateLimitConfig, SimArgs, SimConfig, SymbolSpec, demo_account,
+};
 pub use market::BookView;
+pub use orderapi::ReceivedOrder;
+pub use orderapi::limits::RateLimitStats;
 pub use server::{SimHandle, Simulator};
 pub use stats::SimStats;
 
