@@ -349,10 +349,6 @@ impl Market {
     /// anyone subscribed to the stream). Call it after each
     /// [`Market::step`] (or batch of steps) and feed each print to
     /// `Exchange::on_market_trade`.
-    #[allow(
-        dead_code,
-        reason = "the wire layer (server.rs) calls it; allowed until that lands"
-    )]
     pub(crate) fn take_trades(&mut self) -> Vec<TradePrint> {
         self.trades.drain(..).collect()
     }

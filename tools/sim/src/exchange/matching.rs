@@ -127,14 +127,16 @@ impl Exchange {
 
         // Filters, in the venue's order.
         if let Some(p) = limit
-            && (p < spec.tick_size
+            && (!p.is_positive()
+                || p < spec.tick_size
                 || p > MAX_PRICE
                 || !on_grid(p.raw(), spec.tick_size.raw(), spec.tick_size.raw()))
         {
             return Err(ApiError::filter("PRICE_FILTER"));
         }
         if let Want::Base(q) = want
-            && (q < spec.min_qty.raw()
+            && (q <= 0
+                || q < spec.min_qty.raw()
                 || q > spec.max_qty.raw()
                 || !on_grid(q, spec.min_qty.raw(), spec.step_size.raw()))
         {

@@ -187,6 +187,27 @@ fn filters_reject_with_the_venues_codes_in_order() {
         (market(Buy, Some("0.04"), None, "c1"), "NOTIONAL"),
         (market(Buy, None, Some("4.99"), "c1"), "NOTIONAL"),
     ];
+    // With a zero minQty and tick in the spec, zero/negative values still fail.
+    let mut zero = sym_spec("BTCUSDT", "BTC");
+    zero.min_qty = Qty::ZERO;
+    zero.tick_size = Price::ZERO;
+    zero.min_notional = Notional::ZERO;
+    let mut z = Exchange::new(&[zero], &[account("a")], FEES);
+    let cases_zero = [
+        (limit(Buy, "0", "1", Tif::Gtc, "z"), "PRICE_FILTER"),
+        (
+            NewOrder {
+                price: Some(Price::from_raw(-1)),
+                ..limit(Buy, "1", "1", Tif::Gtc, "z")
+            },
+            "PRICE_FILTER",
+        ),
+        (limit(Buy, "100", "0", Tif::Gtc, "z"), "LOT_SIZE"),
+    ];
+    for (order, filter) in cases_zero {
+        let got = z.place(A, &order, &bk, NOW);
+        assert_eq!(got, Err(err(-1013, &format!("Filter failure: {filter}"))));
+    }
     for (order, filter) in cases {
         let got = x.place(A, &order, &bk, NOW);
         assert_eq!(
