@@ -747,6 +747,86 @@ mod tests {
     }
 
     #[test]
+    fn accounts_fees_limits_and_order_faults_from_flags() {
+        let dir = tempfile::tempdir().unwrap();
+        let pem = dir.path().join("ed.pem");
+        std::fs::write(
+            &pem,
+            "-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VwAyEAGUIKv9dSpWXBViXp2m6vAIb8QMFJYBgyFEQsFJlqgA0=\n-----END PUBLIC KEY-----\n",
+        )
+        .unwrap();
+        let ed = format!("ed-key:{}:BTC=1", pem.display());
+        let cli = Cli::parse_from([
+            "x",
+            "--account",
+            "k1:s1:USDT=1000.5,btc=0.00000001",
+            "--account",
+            "k2:s2",
+            "--ed25519-account",
+            ed.as_str(),
+            "--maker-fee",
+            "0.0002",
+            "--taker-fee",
+            "0.0004",
+            "--weight-per-minute",
+            "1200",
+            "--ban-secs",
+            "3",
+            "--fault-drop-after-accept-every",
+            "5",
+            "--fault-ack-delay-ms",
+            "20",
+            "--fault-reject-next",
+            "2",
+            "--fault-reject-code",
+            "-2010",
+            "--fault-reject-msg",
+            "no",
+        ]);
+        let cfg = cli.sim.to_config().unwrap();
+        assert_eq!(cfg.accounts.len(), 3);
+        assert_eq!(cfg.accounts[0].api_key, "k1");
+        assert_eq!(cfg.accounts[0].secret, "s1");
+        assert_eq!(
+            cfg.accounts[0].balances,
+            vec![
+                ("USDT".to_string(), Qty::from_raw(100_050_000_000)),
+                ("BTC".to_string(), Qty::from_raw(1)),
+            ]
+        );
+        assert!(cfg.accounts[1].balances.is_empty());
+        assert_eq!(cfg.accounts[2].secret, "");
+        assert!(cfg.accounts[2].ed25519_public.is_some());
+        assert_eq!(cfg.fees.maker, Qty::from_raw(20_000));
+        assert_eq!(cfg.fees.taker, Qty::from_raw(40_000));
+        assert_eq!(cfg.rate_limits.weight_per_minute, 1200);
+        assert_eq!(cfg.rate_limits.ban_duration, Duration::from_secs(3));
+        assert_eq!(cfg.order_faults.drop_after_accept_every, Some(5));
+        assert_eq!(cfg.order_faults.ack_delay, Duration::from_millis(20));
+        assert_eq!(cfg.order_faults.reject_next, 2);
+        assert_eq!(cfg.order_faults.reject_code, -2010);
+        assert_eq!(cfg.order_faults.reject_msg, "no");
+
+        for bad in [
+            "nokey",
+            ":s",
+            "k:s:USDT",
+            "k:s:USDT=-1",
+            "k:s:US-DT=1",
+            "k:s:BTC=0.000000001",
+        ] {
+            assert!(parse_account(bad).is_err(), "{bad}");
+        }
+        assert!(parse_ed25519_account("k:/no/such/file.pem").is_err());
+        let cli = Cli::parse_from(["x", "--account", "a:b", "--account", "a:c"]);
+        assert!(cli.sim.to_config().is_err(), "duplicate keys");
+        let cli = Cli::parse_from(["x", "--taker-fee", "1.5"]);
+        assert!(cli.sim.to_config().is_err());
+        let cli = Cli::parse_from(["x", "--orders-per-10s", "0"]);
+        assert!(cli.sim.to_config().is_err());
+    }
+
+    #[test]
     fn validation_rejects_bad_values() {
         let cfg = SimConfig {
             rate: 0,
