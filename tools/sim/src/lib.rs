@@ -9,7 +9,7 @@
 //! | `GET /api/v3/exchangeInfo[?symbol=S \| ?symbols=["A","B"]]` | venue shape: `rateLimits`, symbols with `PRICE_FILTER`, `LOT_SIZE`, `NOTIONAL`, `MAX_NUM_ORDERS` |
 //! | `GET /api/v3/depth?symbol=S[&limit=N]` | `{"lastUpdateId":…,"bids":[…],"asks":[…]}` (limit default 100, capped at 5000), consistent with the diff stream |
 //! | WebSocket `/ws/<stream>`, `/ws`, `/stream?streams=a/b` | raw payloads (`/ws`) or `{"stream":…,"data":…}` (`/stream`); live `SUBSCRIBE`, `UNSUBSCRIBE`, `LIST_SUBSCRIPTIONS`, `SET_PROPERTY`/`GET_PROPERTY combined` |
-//! | WebSocket `/ws-api/v3[?returnRateLimits=false]` | the WebSocket API: `order.place`, `order.cancel`, `order.cancelReplace`, `openOrders.cancelAll`, `order.status`, `openOrders.status`, `account.status`, `time`, `ping`, `exchangeInfo`, `session.logon`/`status`/`logout`, `userDataStream.subscribe`[`.signature`]/`unsubscribe`; user data as `{"subscriptionId":n,"event":…}` |
+//! | WebSocket `/ws-api/v3[?returnRateLimits=false]` | the WebSocket API: `order.place`, `order.cancel`, `order.cancelReplace`, `openOrders.cancelAll`, `order.status`, `openOrders.status`, `account.status`, `time`, `ping`, `exchangeInfo`, `session.logon`/`status`/`logout`, `userDataStream.subscribe`, `userDataStream.subscribe.signature`, `userDataStream.unsubscribe`; user data as `{"subscriptionId":n,"event":…}` |
 //! | `POST`/`DELETE`/`GET /api/v3/order`, `GET`/`DELETE /api/v3/openOrders`, `GET /api/v3/account`, `POST /api/v3/order/cancelReplace` | signed REST order endpoints (query string and/or form body, `X-MBX-APIKEY`) |
 //!
 //! Errors use the venue's shapes: REST `{"code":-1121,"msg":"Invalid symbol."}`
