@@ -10,3 +10,7 @@
 //! flag before every send, and is the single consumer of the order ring and
 //! single producer of the exec ring.
 #![forbid(unsafe_code)]
+
+pub mod request;
+pub mod server_time;
+pub mod sign;
