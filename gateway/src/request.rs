@@ -200,7 +200,7 @@ fn fixed8_text(raw: i64, buf: &mut [u8; FIXED_BUF]) -> &[u8] {
     let mut end = buf.len();
     if frac != 0 {
         let mut digits = 8;
-        while frac % 10 == 0 {
+        while frac.is_multiple_of(10) {
             frac /= 10;
             digits -= 1;
         }
@@ -597,6 +597,9 @@ impl RequestEncoder {
     }
 
     /// The shared shape of `order.cancel` and `order.status` by client id.
+    // Private helper taking the public methods' arguments plus the method
+    // name; a struct for them would only be unpacked again here.
+    #[allow(clippy::too_many_arguments)]
     fn by_client_id(
         &mut self,
         method: &[u8],
@@ -897,7 +900,9 @@ mod tests {
 
         #[test]
         fn u64_text_matches_display(v in any::<u64>()) {
-            prop_assert_eq!(u64_text(v, &mut [0; 20]), v.to_string().as_bytes());
+            let mut buf = [0; 20];
+            let want = v.to_string();
+            prop_assert_eq!(u64_text(v, &mut buf), want.as_bytes());
         }
     }
 
@@ -909,7 +914,8 @@ mod tests {
             len: 0,
         };
         json_escape(&mut c, "a\"b\\c\u{1}é".as_bytes()).unwrap();
-        assert_eq!(&buf[..c.len], "a\\\"b\\\\c\\u0001é".as_bytes());
+        let n = c.len;
+        assert_eq!(&buf[..n], "a\\\"b\\\\c\\u0001é".as_bytes());
     }
 
     #[test]
@@ -951,6 +957,509 @@ mod tests {
             e.signed(1, "x", &[("apiKey", ParamValue::Str("K"))], &h),
             Err(EncodeError::DuplicateParam)
         );
+    }
+
+    use serde_json::Value;
+    use talon_core::event::ClientOrderId;
+    use talon_core::instrument::InstrumentId;
+
+    const KEY: &str = "vmPUZE6mv9SD5VNHk4HlWFsOr6aKE2zvsw0MuIgwCIPy6utIco14y7Ju91duEh8A";
+
+    fn limit(side: Side, px: &str, qty: &str, seq: u64) -> OrderCommand {
+        OrderCommand::new_order(
+            InstrumentId(1),
+            side,
+            OrderType::Limit,
+            TimeInForce::Gtc,
+            Price::parse(px).unwrap(),
+            Qty::parse(qty).unwrap(),
+            ClientOrderId::from_session_seq(1, seq),
+        )
+    }
+
+    fn parse(frame: &[u8]) -> Value {
+        serde_json::from_slice(frame).unwrap()
+    }
+
+    /// The venue's rule, recomputed from the parsed JSON: every param but
+    /// `signature`, sorted by name, `k=v` joined by `&`, numbers as text.
+    fn sorted_join(params: &Value) -> String {
+        let mut kv: Vec<(String, String)> = params
+            .as_object()
+            .unwrap()
+            .iter()
+            .filter(|(k, _)| *k != "signature")
+            .map(|(k, v)| {
+                let text = match v {
+                    Value::String(s) => s.clone(),
+                    Value::Number(n) => n.to_string(),
+                    other => panic!("unexpected {other}"),
+                };
+                (k.clone(), text)
+            })
+            .collect();
+        kv.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+        kv.iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("&")
+    }
+
+    fn hex(s: &HmacSigner, p: &[u8]) -> String {
+        let mut out = [0u8; 64];
+        s.sign_hex(p, &mut out);
+        String::from_utf8(out.to_vec()).unwrap()
+    }
+
+    #[test]
+    fn order_place_limit_has_the_right_fields_and_signature() {
+        let signer = HmacSigner::new(b"secret");
+        let auth = Auth::Hmac {
+            api_key: KEY,
+            signer: &signer,
+        };
+        let mut e = RequestEncoder::new(1024);
+        let cmd = limit(Side::Buy, "65000.10", "0.00100000", 42);
+        let f = e
+            .order_place(17, "BTCUSDT", &cmd, 1_700_000_000_123, 5000, &auth)
+            .unwrap()
+            .to_vec();
+        let v = parse(&f);
+        assert!(f.starts_with(b"{\"id\":17,\"method\":\"order.place\",\"params\":{"));
+        assert_eq!(v["id"], 17);
+        assert_eq!(v["method"], "order.place");
+        let p = &v["params"];
+        assert_eq!(p["symbol"], "BTCUSDT");
+        assert_eq!(p["side"], "BUY");
+        assert_eq!(p["type"], "LIMIT");
+        assert_eq!(p["timeInForce"], "GTC");
+        assert_eq!(p["price"], "65000.1");
+        assert_eq!(p["quantity"], "0.001");
+        assert_eq!(p["newClientOrderId"], "tl0000000001-00000000000000000042");
+        assert_eq!(p["newOrderRespType"], "RESULT");
+        assert_eq!(p["apiKey"], KEY);
+        assert_eq!(p["timestamp"], 1_700_000_000_123u64);
+        assert_eq!(p["recvWindow"], 5000);
+        assert_eq!(p.as_object().unwrap().len(), 12);
+        assert_eq!(e.last_payload(), sorted_join(p).as_bytes());
+        assert_eq!(
+            p["signature"],
+            hex(&signer, sorted_join(p).as_bytes()).as_str()
+        );
+        // `signature` is the last param.
+        assert!(f.ends_with(
+            format!("\"signature\":\"{}\"}}}}", p["signature"].as_str().unwrap()).as_bytes()
+        ));
+    }
+
+    #[test]
+    fn market_and_limit_maker_omit_what_the_venue_forbids() {
+        let signer = HmacSigner::new(b"secret");
+        let auth = Auth::Hmac {
+            api_key: KEY,
+            signer: &signer,
+        };
+        let mut e = RequestEncoder::new(1024);
+        let mut cmd = limit(Side::Sell, "1", "2.5", 1);
+        cmd.order_type = OrderType::Market;
+        cmd.price = Price::ZERO; // a market order needs no price
+        let v = parse(e.order_place(1, "ETHBTC", &cmd, 1, 0, &auth).unwrap());
+        let p = &v["params"];
+        assert_eq!(p["type"], "MARKET");
+        assert_eq!(p["side"], "SELL");
+        assert!(p.get("price").is_none() && p.get("timeInForce").is_none());
+        assert!(p.get("recvWindow").is_none(), "0 = venue default");
+        assert_eq!(p["quantity"], "2.5");
+        cmd.order_type = OrderType::LimitMaker;
+        cmd.price = Price::parse("0.05").unwrap();
+        cmd.time_in_force = TimeInForce::Ioc;
+        let v = parse(e.order_place(1, "ETHBTC", &cmd, 1, 0, &auth).unwrap());
+        let p = &v["params"];
+        assert_eq!(p["type"], "LIMIT_MAKER");
+        assert_eq!(p["price"], "0.05");
+        assert!(p.get("timeInForce").is_none());
+        cmd.order_type = OrderType::Limit;
+        for (tif, text) in [
+            (TimeInForce::Gtc, "GTC"),
+            (TimeInForce::Ioc, "IOC"),
+            (TimeInForce::Fok, "FOK"),
+        ] {
+            cmd.time_in_force = tif;
+            let v = parse(e.order_place(1, "ETHBTC", &cmd, 1, 0, &auth).unwrap());
+            assert_eq!(v["params"]["timeInForce"], text);
+        }
+    }
+
+    #[test]
+    fn session_auth_sends_no_key_and_no_signature() {
+        let mut e = RequestEncoder::new(1024);
+        let cmd = limit(Side::Buy, "1", "1", 1);
+        let v = parse(
+            e.order_place(2, "BTCUSDT", &cmd, 99, 3000, &Auth::Session)
+                .unwrap(),
+        );
+        let p = &v["params"];
+        assert!(p.get("apiKey").is_none() && p.get("signature").is_none());
+        assert_eq!(p["timestamp"], 99);
+        assert_eq!(p["recvWindow"], 3000);
+        assert_eq!(e.last_payload(), b"");
+        let v = parse(e.open_orders_status(3, None, 5, 0, &Auth::Session).unwrap());
+        assert_eq!(v["params"], serde_json::json!({"timestamp": 5}));
+    }
+
+    #[test]
+    fn unsigned_methods() {
+        let mut e = RequestEncoder::new(256);
+        assert_eq!(e.time(5).unwrap(), b"{\"id\":5,\"method\":\"time\"}");
+        assert_eq!(
+            e.user_data_subscribe(u64::MAX).unwrap(),
+            b"{\"id\":18446744073709551615,\"method\":\"userDataStream.subscribe\"}"
+        );
+        assert_eq!(
+            e.exchange_info(1, &[]).unwrap(),
+            b"{\"id\":1,\"method\":\"exchangeInfo\"}"
+        );
+        let v = parse(e.exchange_info(2, &["BTCUSDT", "ETHUSDT"]).unwrap());
+        assert_eq!(
+            v["params"],
+            serde_json::json!({"symbols": ["BTCUSDT", "ETHUSDT"]})
+        );
+        let v = parse(e.exchange_info(2, &["BTCUSDT"]).unwrap());
+        assert_eq!(v["params"]["symbols"], serde_json::json!(["BTCUSDT"]));
+        assert_eq!(
+            e.exchange_info(2, &["BTCUSDT", "x\""]),
+            Err(EncodeError::InvalidSymbol)
+        );
+    }
+
+    #[test]
+    fn cancel_status_and_subscribe_signature_fields() {
+        let signer = HmacSigner::new(b"s3cr3t");
+        let auth = Auth::Hmac {
+            api_key: KEY,
+            signer: &signer,
+        };
+        let mut e = RequestEncoder::new(1024);
+        let id = ClientOrderId::from_session_seq(9, 1);
+        for (method, frame) in [
+            (
+                "order.cancel",
+                e.order_cancel(1, "BTCUSDT", &id, 10, 100, &auth)
+                    .unwrap()
+                    .to_vec(),
+            ),
+            (
+                "order.status",
+                e.order_status(1, "BTCUSDT", &id, 10, 100, &auth)
+                    .unwrap()
+                    .to_vec(),
+            ),
+        ] {
+            let v = parse(&frame);
+            assert_eq!(v["method"], method);
+            let p = &v["params"];
+            assert_eq!(p["origClientOrderId"], id.as_str());
+            assert_eq!(p["symbol"], "BTCUSDT");
+            assert_eq!(p.as_object().unwrap().len(), 6);
+            assert_eq!(
+                p["signature"],
+                hex(&signer, sorted_join(p).as_bytes()).as_str()
+            );
+        }
+        let v = parse(
+            e.open_orders_cancel_all(1, "BTCUSDT", 10, 100, &auth)
+                .unwrap(),
+        );
+        assert_eq!(v["method"], "openOrders.cancelAll");
+        assert_eq!(v["params"].as_object().unwrap().len(), 5);
+        let v = parse(
+            e.user_data_subscribe_signature(1, KEY, &signer, 10, 100)
+                .unwrap(),
+        );
+        assert_eq!(v["method"], "userDataStream.subscribe.signature");
+        let p = &v["params"];
+        assert_eq!(p.as_object().unwrap().len(), 4);
+        assert_eq!(
+            p["signature"],
+            hex(&signer, sorted_join(p).as_bytes()).as_str()
+        );
+    }
+
+    #[test]
+    fn invalid_inputs_are_typed_errors() {
+        let signer = HmacSigner::new(b"s");
+        let auth = Auth::Hmac {
+            api_key: KEY,
+            signer: &signer,
+        };
+        let mut e = RequestEncoder::new(1024);
+        let good = limit(Side::Buy, "1", "1", 1);
+        for sym in [
+            "",
+            "btcusdt",
+            "BTC\"USDT",
+            "BTC&USDT",
+            "ＢＴＣ",
+            "ABCDEFGHIJKLMNOPQRSTU",
+        ] {
+            assert_eq!(
+                e.order_place(1, sym, &good, 1, 0, &auth),
+                Err(EncodeError::InvalidSymbol),
+                "{sym}"
+            );
+        }
+        let mut c = good;
+        c.client_order_id = ClientOrderId::EMPTY;
+        assert_eq!(
+            e.order_place(1, "BTCUSDT", &c, 1, 0, &auth),
+            Err(EncodeError::MissingClientOrderId)
+        );
+        assert_eq!(
+            e.order_cancel(1, "BTCUSDT", &ClientOrderId::EMPTY, 1, 0, &auth),
+            Err(EncodeError::MissingClientOrderId)
+        );
+        let c = OrderCommand::cancel(InstrumentId(1), good.client_order_id);
+        assert_eq!(
+            e.order_place(1, "BTCUSDT", &c, 1, 0, &auth),
+            Err(EncodeError::NotANewOrder)
+        );
+        let mut c = good;
+        c.qty = Qty::ZERO;
+        assert_eq!(
+            e.order_place(1, "BTCUSDT", &c, 1, 0, &auth),
+            Err(EncodeError::NonPositiveQty)
+        );
+        let mut c = good;
+        c.price = Price::from_raw(-1);
+        assert_eq!(
+            e.order_place(1, "BTCUSDT", &c, 1, 0, &auth),
+            Err(EncodeError::NonPositivePrice)
+        );
+        let bad = Auth::Hmac {
+            api_key: "a=b",
+            signer: &signer,
+        };
+        assert_eq!(
+            e.order_place(1, "BTCUSDT", &good, 1, 0, &bad),
+            Err(EncodeError::InvalidApiKey)
+        );
+        let ed = crate::sign::Ed25519Signer::from_pkcs8_pem(
+            "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIIJEYWtGBrhACmb9Dvy+qa8WEf0lQOl1s4CLIAB9m89u\n-----END PRIVATE KEY-----\n",
+        )
+        .unwrap();
+        assert_eq!(
+            e.session_logon(1, "", &ed, 1, 0),
+            Err(EncodeError::InvalidApiKey)
+        );
+        assert!(e.session_logon(1, "k", &ed, 1, 0).is_ok());
+        // After an error, the payload is not stale.
+        assert!(e.order_place(1, "BTCUSDT", &good, 1, 0, &auth).is_ok());
+        assert!(!e.last_payload().is_empty());
+        let _ = e.order_place(1, "x", &good, 1, 0, &auth);
+        let _ = e.time(1);
+        assert_eq!(e.last_payload(), b"");
+    }
+
+    #[test]
+    fn every_buffer_size_up_to_the_frame_errors_or_fits_never_panics() {
+        let signer = HmacSigner::new(b"s");
+        let auth = Auth::Hmac {
+            api_key: KEY,
+            signer: &signer,
+        };
+        let cmd = limit(Side::Sell, "92233720368.54775807", "0.00000001", u64::MAX);
+        let full = RequestEncoder::new(1024)
+            .order_place(
+                u64::MAX,
+                "ABCDEFGHIJKLMNOPQRST",
+                &cmd,
+                u64::MAX,
+                u32::MAX,
+                &auth,
+            )
+            .unwrap()
+            .to_vec();
+        for cap in 0..full.len() {
+            let mut e = RequestEncoder::new(cap);
+            assert_eq!(
+                e.order_place(
+                    u64::MAX,
+                    "ABCDEFGHIJKLMNOPQRST",
+                    &cmd,
+                    u64::MAX,
+                    u32::MAX,
+                    &auth
+                ),
+                Err(EncodeError::BufferTooSmall),
+                "cap {cap}"
+            );
+            assert!(e.time(1).is_ok() || cap < 28);
+            let _ = e.exchange_info(1, &["BTCUSDT", "ETHUSDT"]);
+            let _ = e.signed(1, "x", &[("a", ParamValue::Str("\"\"\""))], &auth);
+        }
+        let mut e = RequestEncoder::new(full.len());
+        assert_eq!(
+            e.order_place(
+                u64::MAX,
+                "ABCDEFGHIJKLMNOPQRST",
+                &cmd,
+                u64::MAX,
+                u32::MAX,
+                &auth
+            )
+            .unwrap(),
+            &full[..]
+        );
+        assert!(
+            full.len() < 512,
+            "worst-case order.place is {} bytes",
+            full.len()
+        );
+    }
+
+    #[test]
+    fn signed_escapes_json_but_signs_raw_text() {
+        let signer = HmacSigner::new(b"s");
+        let auth = Auth::Hmac {
+            api_key: KEY,
+            signer: &signer,
+        };
+        let mut e = RequestEncoder::new(1024);
+        let v = parse(
+            e.signed(
+                1,
+                "v3/order.place",
+                &[
+                    ("note", ParamValue::Str("a\"b\\c\n１")),
+                    ("b", ParamValue::Int(0)),
+                ],
+                &auth,
+            )
+            .unwrap(),
+        );
+        assert_eq!(v["method"], "v3/order.place");
+        assert_eq!(v["params"]["note"], "a\"b\\c\n１");
+        assert_eq!(
+            e.last_payload(),
+            format!("apiKey={KEY}&b=0&note=a\"b\\c\n１").as_bytes()
+        );
+        assert_eq!(
+            v["params"]["signature"],
+            hex(&signer, e.last_payload()).as_str()
+        );
+    }
+
+    fn arb_cmd() -> impl Strategy<Value = (OrderCommand, String)> {
+        (
+            prop::sample::select(vec![Side::Buy, Side::Sell]),
+            prop::sample::select(vec![
+                OrderType::Limit,
+                OrderType::Market,
+                OrderType::LimitMaker,
+            ]),
+            prop::sample::select(TimeInForce::ALL.to_vec()),
+            1..=i64::MAX,
+            1..=i64::MAX,
+            any::<u32>(),
+            any::<u64>(),
+            "[A-Z0-9]{1,20}",
+        )
+            .prop_map(|(side, ty, tif, px, qty, session, seq, sym)| {
+                (
+                    OrderCommand::new_order(
+                        InstrumentId(1),
+                        side,
+                        ty,
+                        tif,
+                        Price::from_raw(px),
+                        Qty::from_raw(qty),
+                        ClientOrderId::from_session_seq(session, seq),
+                    ),
+                    sym,
+                )
+            })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn any_command_parses_and_its_sorted_join_verifies(
+            (cmd, sym) in arb_cmd(),
+            id in any::<u64>(),
+            ts in any::<u64>(),
+            rw in any::<u32>(),
+            key in "[A-Za-z0-9]{1,64}",
+            secret in prop::collection::vec(any::<u8>(), 0..100),
+            which in 0..6u8,
+        ) {
+            let signer = HmacSigner::new(&secret);
+            let auth = Auth::Hmac { api_key: &key, signer: &signer };
+            let mut e = RequestEncoder::new(1024);
+            let frame = match which {
+                0 => e.order_place(id, &sym, &cmd, ts, rw, &auth),
+                1 => e.order_cancel(id, &sym, &cmd.client_order_id, ts, rw, &auth),
+                2 => e.order_status(id, &sym, &cmd.client_order_id, ts, rw, &auth),
+                3 => e.open_orders_cancel_all(id, &sym, ts, rw, &auth),
+                4 => e.open_orders_status(id, (ts % 2 == 0).then_some(sym.as_str()), ts, rw, &auth),
+                _ => e.user_data_subscribe_signature(id, &key, &signer, ts, rw),
+            }
+            .unwrap()
+            .to_vec();
+            let v: Value = serde_json::from_slice(&frame).unwrap();
+            prop_assert_eq!(&v["id"], &Value::from(id));
+            let p = &v["params"];
+            prop_assert_eq!(&p["apiKey"], &Value::from(key.as_str()));
+            prop_assert_eq!(&p["timestamp"], &Value::from(ts));
+            if rw == 0 {
+                prop_assert!(p.get("recvWindow").is_none());
+            } else {
+                prop_assert_eq!(&p["recvWindow"], &Value::from(rw));
+            }
+            let join = sorted_join(p);
+            prop_assert_eq!(e.last_payload(), join.as_bytes());
+            prop_assert_eq!(p["signature"].as_str().unwrap(), hex(&signer, join.as_bytes()));
+            if which == 0 {
+                prop_assert_eq!(p["quantity"].as_str().unwrap(), cmd.qty.to_string());
+                prop_assert_eq!(p["symbol"].as_str().unwrap(), sym.as_str());
+                prop_assert_eq!(p["newClientOrderId"].as_str().unwrap(), cmd.client_order_id.as_str());
+                if cmd.order_type == OrderType::Market {
+                    prop_assert!(p.get("price").is_none());
+                } else {
+                    prop_assert_eq!(p["price"].as_str().unwrap(), cmd.price.to_string());
+                }
+            }
+        }
+
+        #[test]
+        fn signed_sorts_any_params_and_verifies(
+            params in prop::collection::btree_map("[A-Za-z0-9]{1,12}", prop_oneof![
+                any::<u64>().prop_map(|n| (None, n)),
+                "\\PC{0,12}".prop_map(|s| (Some(s), 0u64)),
+            ], 0..10),
+            secret in prop::collection::vec(any::<u8>(), 0..80),
+        ) {
+            let params: Vec<(String, (Option<String>, u64))> =
+                params.into_iter().filter(|(k, _)| k != "apiKey" && k != "signature").rev().collect();
+            let typed: Vec<(&str, ParamValue<'_>)> = params
+                .iter()
+                .map(|(k, (s, n))| (k.as_str(), s.as_deref().map_or(ParamValue::Int(*n), ParamValue::Str)))
+                .collect();
+            let signer = HmacSigner::new(&secret);
+            let auth = Auth::Hmac { api_key: "K", signer: &signer };
+            let mut e = RequestEncoder::new(4096);
+            let frame = e.signed(1, "m", &typed, &auth).unwrap().to_vec();
+            let v: Value = serde_json::from_slice(&frame).unwrap();
+            let join = sorted_join(&v["params"]);
+            prop_assert_eq!(e.last_payload(), join.as_bytes());
+            prop_assert_eq!(v["params"]["signature"].as_str().unwrap(), hex(&signer, join.as_bytes()));
+            for (k, (s, n)) in &params {
+                match s {
+                    Some(s) => prop_assert_eq!(&v["params"][k], &Value::from(s.as_str())),
+                    None => prop_assert_eq!(&v["params"][k], &Value::from(*n)),
+                }
+            }
+        }
     }
 
     #[test]

@@ -175,7 +175,7 @@ mod tests {
         );
         // Exactly one block and the empty key.
         let s = HmacSigner::new(&[0x0b; 64]);
-        let r = Hmac::<Sha256>::new_from_slice(&[0x0b; 64]).unwrap();
+        let r = <Hmac<Sha256> as KeyInit>::new_from_slice(&[0x0b; 64]).unwrap();
         assert_eq!(
             s.sign_raw(b"x"),
             <[u8; 32]>::from(r.chain_update(b"x").finalize().into_bytes())
