@@ -14,4 +14,7 @@
 pub mod breaker;
 pub mod order_state;
 pub mod rate_limit;
+pub mod request;
 pub mod response;
+pub mod server_time;
+pub mod sign;
