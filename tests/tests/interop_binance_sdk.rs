@@ -9,7 +9,8 @@
 //!    clone (CI) builds it from scratch from PyPI. It is built in a scratch
 //!    directory and renamed into place only once pip succeeded, so a killed
 //!    run never leaves a half-made venv that looks ready.
-//! 2. The `talon` binary of this workspace is built (`cargo build -p talon`,
+//! 2. The `talon` binary of this workspace is built (`cargo build -p talon
+//!    --profile test`, the profile `cargo test` builds it with, so
 //!    a no-op when fresh) unless `TALON_BIN` names another one.
 //! 3. `talon sim` starts as its own process on 127.0.0.1 port 0 with one
 //!    funded HMAC account; its first stdout line gives the address.
@@ -159,6 +160,25 @@ fn venv_python(venv: &Path) -> PathBuf {
     }
 }
 
+/// Removes scratch venvs (`*.building-<pid>`) left by runs killed more than
+/// an hour ago; a live run's scratch directory is younger than that.
+fn remove_stale_scratch(cache: &Path) {
+    let Ok(entries) = fs::read_dir(cache) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let stale = entry
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age > Duration::from_secs(3600));
+        if stale && entry.file_name().to_string_lossy().contains(".building-") {
+            let _ = fs::remove_dir_all(entry.path());
+        }
+    }
+}
+
 /// The venv with the pinned SDK: reused when ready, else made from scratch.
 fn ensure_venv(log_dir: &Path) -> PathBuf {
     let python = std::env::var("TALON_PYTHON").unwrap_or_else(|_| "python3".to_string());
@@ -186,6 +206,7 @@ fn ensure_venv(log_dir: &Path) -> PathBuf {
         return venv;
     }
     fs::create_dir_all(&cache).expect("venv cache dir");
+    remove_stale_scratch(&cache);
     let scratch = cache.join(format!("{key:016x}.building-{}", std::process::id()));
     let _ = fs::remove_dir_all(&scratch);
     eprintln!("interop: creating venv {}", scratch.display());
@@ -249,12 +270,15 @@ fn talon_bin(log_dir: &Path) -> PathBuf {
     build
         .current_dir(workspace_root())
         .args(["build", "-p", "talon", "--bin", "talon"]);
-    match profile.file_name().and_then(|n| n.to_str()) {
-        Some("debug") | None => {}
-        Some(name) => {
-            build.args(["--profile", name]);
-        }
-    }
+    // `cargo test` builds every non-test unit (the `talon` binary of the CLI's
+    // own integration tests included) with the `test` profile into
+    // target/debug: asking for the same profile makes this a no-op under
+    // `cargo test --workspace` instead of a second build of the whole tree.
+    let cargo_profile = match profile.file_name().and_then(|n| n.to_str()) {
+        Some("debug") | None => "test",
+        Some(name) => name,
+    };
+    build.args(["--profile", cargo_profile]);
     let built = run_bounded(build, "cargo-build-talon", log_dir, CARGO_BUILD_TIMEOUT);
     assert!(
         built.success,
