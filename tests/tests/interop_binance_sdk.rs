@@ -10,8 +10,9 @@
 //!    directory and renamed into place only once pip succeeded, so a killed
 //!    run never leaves a half-made venv that looks ready.
 //! 2. The `talon` binary of this workspace is built (`cargo build -p talon
-//!    --profile test`, the profile `cargo test` builds it with, so
-//!    a no-op when fresh) unless `TALON_BIN` names another one.
+//!    --profile test`, the profile `cargo test` builds it with, so its
+//!    dependencies are reused; a no-op when fresh) unless `TALON_BIN` names
+//!    another one.
 //! 3. `talon sim` starts as its own process on 127.0.0.1 port 0 with one
 //!    funded HMAC account; its first stdout line gives the address.
 //! 4. `tests/interop/sdk_roundtrip.py` drives the SDK against it (REST base
@@ -22,6 +23,11 @@
 //!
 //! Every child runs under a deadline and is killed on the way out (a guard
 //! with `Drop`), so a hung SDK or simulator fails the test instead of hanging.
+//!
+//! This test owns its venv cache (`target/<profile>/interop-venv/`) and its
+//! children. It must never install into the user's own Python environment,
+//! never reach anything but PyPI (through pip) and loopback, and never leave
+//! a simulator or script process running.
 //!
 //! Environment: `TALON_BIN` (use this `talon` binary), `TALON_PYTHON` (the
 //! interpreter used to make the venv, default `python3`),
@@ -272,8 +278,10 @@ fn talon_bin(log_dir: &Path) -> PathBuf {
         .args(["build", "-p", "talon", "--bin", "talon"]);
     // `cargo test` builds every non-test unit (the `talon` binary of the CLI's
     // own integration tests included) with the `test` profile into
-    // target/debug: asking for the same profile makes this a no-op under
-    // `cargo test --workspace` instead of a second build of the whole tree.
+    // target/debug: asking for the same profile reuses all of its
+    // dependencies under `cargo test --workspace` (at most the `talon` crate
+    // itself is rebuilt, its features resolved without dev-dependencies)
+    // instead of a second build of the whole tree.
     let cargo_profile = match profile.file_name().and_then(|n| n.to_str()) {
         Some("debug") | None => "test",
         Some(name) => name,
