@@ -31,8 +31,8 @@
 //!
 //! Environment: `TALON_BIN` (use this `talon` binary), `TALON_PYTHON` (the
 //! interpreter used to make the venv, default `python3`),
-//! `TALON_INTEROP_SKIP=1` (skip, for offline machines: prints why; CI never
-//! sets it). What the SDK needs from the simulator: `tests/interop/NOTES.md`.
+//! `TALON_INTEROP_SKIP=1` (skip, for offline machines: prints why; ignored
+//! when `CI` is set, so CI always runs it). What the SDK needs from the simulator: `tests/interop/NOTES.md`.
 #![forbid(unsafe_code)]
 
 use std::fs::{self, File};
@@ -364,7 +364,9 @@ impl Sim {
 
 #[test]
 fn binance_python_sdk_places_queries_and_cancels_over_rest_and_ws_api() {
-    if std::env::var("TALON_INTEROP_SKIP").is_ok_and(|v| v == "1") {
+    // CI must run this test: the skip switch is for offline workstations only.
+    let in_ci = std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false");
+    if !in_ci && std::env::var("TALON_INTEROP_SKIP").is_ok_and(|v| v == "1") {
         eprintln!("interop: TALON_INTEROP_SKIP=1, skipping the Binance SDK interop test");
         return;
     }
