@@ -39,6 +39,7 @@
 pub mod agent;
 pub mod clock;
 pub mod counters;
+pub mod engine;
 pub mod event;
 pub mod halt;
 pub mod instrument;
