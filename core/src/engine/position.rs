@@ -58,7 +58,7 @@
 use std::fmt;
 
 use crate::event::{ExecReport, FeeAsset, Side};
-use crate::instrument::InstrumentId;
+use crate::instrument::{InstrumentId, InstrumentTable};
 use crate::num::{Notional, Price, Qty, SCALE};
 
 /// Why a fill could not be applied. The position is unchanged.
@@ -185,10 +185,10 @@ impl Position {
         if self.qty == 0 {
             return Price::ZERO;
         }
-        // cost16 / qty is a raw price; |cost16| ≤ |qty| × max fill price, so
-        // the quotient fits i64 (fallback 0 is unreachable but panic-free).
+        // cost16 / qty is a raw price near the fill prices (within one raw
+        // unit per reduction); clamp rather than fail at the i64 edge.
         let avg = self.cost16 / i128::from(self.qty);
-        Price::from_raw(i64::try_from(avg).unwrap_or(0))
+        Price::from_raw(avg.clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64)
     }
 
     /// Realised PnL (gross of fees), truncated toward zero.
@@ -381,8 +381,11 @@ pub struct PositionBook {
 }
 
 impl PositionBook {
-    /// A book for instruments `0..capacity`, all flat, on day `day`.
+    /// A book for instruments `0..capacity` (at most
+    /// [`InstrumentTable::MAX_INSTRUMENTS`], the number of ids), all flat,
+    /// on day `day`. The only allocation.
     pub fn new(capacity: usize, day: u32) -> PositionBook {
+        let capacity = capacity.min(InstrumentTable::MAX_INSTRUMENTS);
         PositionBook {
             positions: vec![Position::FLAT; capacity].into_boxed_slice(),
             day,
@@ -723,6 +726,23 @@ mod tests {
         // Missing marks fall back to the last fill price (13 and 10):
         // 0: 5.5 net − 4 baseline; 1: 0 − (−2) baseline.
         assert_eq!(b.daily_pnl(|_| None).unwrap(), n("3.5"));
+    }
+
+    #[test]
+    fn capacity_is_bounded_by_the_id_space() {
+        let b = PositionBook::new(usize::MAX >> 40, 0);
+        assert_eq!(b.capacity(), InstrumentTable::MAX_INSTRUMENTS);
+        assert_eq!(b.iter().last().unwrap().0, InstrumentId(u16::MAX));
+    }
+
+    #[test]
+    fn avg_price_clamps_instead_of_failing() {
+        let mut p = Position::FLAT;
+        p.qty = 1;
+        p.cost16 = i128::MAX;
+        assert_eq!(p.avg_price(), Price::MAX);
+        p.cost16 = i128::MIN;
+        assert_eq!(p.avg_price().raw(), i64::MIN);
     }
 
     #[test]
