@@ -391,8 +391,7 @@ mod tests {
     fn exchange_filters() {
         let f = filters();
         let lim = OrderType::Limit;
-        assert_eq!(check_filters(&f, lim, px("100"), q("0.05")), Ok(()));
-        // Exactly min notional and max qty pass.
+        // Exactly min notional (100 × 0.05 = 5), min qty and max qty pass.
         assert_eq!(check_filters(&f, lim, px("100"), q("0.05")), Ok(()));
         assert_eq!(check_filters(&f, lim, px("5000"), q("0.001")), Ok(()));
         assert_eq!(check_filters(&f, lim, px("100"), q("100")), Ok(()));
