@@ -233,7 +233,11 @@ fn authenticate(sh: &Shared, s: &Session, p: &Params) -> Result<(AccountId, Stri
 /// Handles one request text frame.
 pub(crate) fn handle(sh: &Shared, s: &mut Session, text: &[u8]) -> Action {
     inc(&sh.stats.ws_api_requests);
-    let Ok(req) = serde_json::from_slice::<Req<'_>>(text) else {
+    // A request is a JSON object: serde would also read `Req` from an
+    // array (`[1,"ping"]`), which the venue rejects.
+    let is_object = text.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
+    let parsed = serde_json::from_slice::<Req<'_>>(text).ok();
+    let Some(req) = parsed.filter(|_| is_object) else {
         let e = ApiErr::new(400, -1135, "Invalid JSON Request".into());
         return Action::Reply(envelope(&Json::Null, Err(&e), None));
     };
