@@ -436,16 +436,18 @@ impl RateLimiter {
     /// configured default from `now`.
     pub fn on_429(&mut self, retry_after: Option<Nanos>, now: Nanos) {
         self.counters.venue_429 += 1;
-        let until = retry_after
-            .unwrap_or_else(|| now.saturating_add(self.config.default_429_block_ms * NS_PER_MS));
+        let until = retry_after.unwrap_or_else(|| {
+            now.saturating_add(self.config.default_429_block_ms.saturating_mul(NS_PER_MS))
+        });
         self.block(until, ThrottleReason::TooManyRequests);
     }
 
     /// A 418 (IP ban): as [`RateLimiter::on_429`], with the ban's default.
     pub fn on_418(&mut self, retry_after: Option<Nanos>, now: Nanos) {
         self.counters.venue_418 += 1;
-        let until = retry_after
-            .unwrap_or_else(|| now.saturating_add(self.config.default_418_block_ms * NS_PER_MS));
+        let until = retry_after.unwrap_or_else(|| {
+            now.saturating_add(self.config.default_418_block_ms.saturating_mul(NS_PER_MS))
+        });
         self.block(until, ThrottleReason::Banned);
     }
 

@@ -302,3 +302,22 @@ fn config_validation_names_the_key() {
         RateLimitError::Window(0)
     );
 }
+
+#[test]
+fn huge_default_blocks_saturate_instead_of_overflowing() {
+    // `default_429_block_ms` / `default_418_block_ms` come from the config
+    // file and `validate` accepts any u64: a 429/418 without `retryAfter`
+    // must block (until the end of time), never overflow the ns conversion.
+    let config = RateLimitConfig {
+        default_429_block_ms: u64::MAX / 2,
+        default_418_block_ms: u64::MAX,
+        ..RateLimitConfig::default()
+    };
+    let mut rl = RateLimiter::new(&small_limits(), config).unwrap();
+    let now = Nanos(5_000 * MS);
+    rl.on_429(None, now);
+    assert_eq!(rl.blocked_until(now), Some(Nanos(u64::MAX)));
+    rl.on_418(None, now);
+    assert_eq!(rl.blocked_until(now), Some(Nanos(u64::MAX)));
+    assert!(rl.try_acquire(RequestKind::Cancel, now).is_err());
+}

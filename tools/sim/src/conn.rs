@@ -39,6 +39,9 @@ const HEAD_TIMEOUT: Duration = Duration::from_secs(10);
 const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Streams per connection (venue limit).
 const MAX_STREAMS: usize = 1024;
+/// Frames queued for a connection's writer (replies, pongs, user data)
+/// before the connection is dropped as a slow consumer.
+const MAX_QUEUED_OUT: usize = 1 << 16;
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // Poisoning means a connection thread panicked; its state is still
@@ -487,8 +490,26 @@ fn unsubscribe(sh: &Shared, st: &ConnState, names: &[String]) {
 }
 
 fn push_out(sh: &Shared, st: &ConnState, out: Out) {
-    lock(&st.out).push_back(out);
+    queue_out(st, out);
     sh.bus.notify_flag(&st.flag);
+}
+
+/// Queues `out` for the writer. A client that sends requests (or is sent
+/// user data) without reading would grow the queue without bound: at
+/// [`MAX_QUEUED_OUT`] the frame is dropped, the connection marked closing
+/// (the reader stops, the writer closes once it has drained) and `false`
+/// returned.
+fn queue_out(st: &ConnState, out: Out) -> bool {
+    let mut q = lock(&st.out);
+    if q.len() >= MAX_QUEUED_OUT {
+        drop(q);
+        // Release: pairs with the writer's Acquire load (as the reader's
+        // final store does); the queue itself is under its mutex.
+        st.closing.store(true, Ordering::Release);
+        return false;
+    }
+    q.push_back(out);
+    true
 }
 
 fn read_loop(
@@ -501,6 +522,11 @@ fn read_loop(
     let mut msg: Vec<u8> = Vec::new();
     let mut msg_op: Option<(u8, bool)> = None;
     let end = loop {
+        // Acquire: pairs with the Release store in `queue_out` (slow consumer).
+        if st.closing.load(Ordering::Acquire) {
+            inc(&sh.stats.slow_consumer_closes);
+            break None;
+        }
         let f = match fr.read_frame() {
             Ok(f) => f,
             Err(ReadError::Io) => break None,
@@ -1025,6 +1051,27 @@ fn write_loop(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn writer_queue_is_bounded_for_clients_that_never_read() {
+        let st = ConnState {
+            subs: Mutex::new(Subs::default()),
+            subs_version: AtomicU64::new(0),
+            out: Mutex::new(VecDeque::new()),
+            flag: AtomicBool::new(false),
+            closing: AtomicBool::new(false),
+            ping: Mutex::new(None),
+        };
+        for _ in 0..MAX_QUEUED_OUT {
+            assert!(queue_out(&st, Out::Text(b"{}".to_vec())));
+        }
+        assert!(!st.closing.load(Ordering::Acquire));
+        for _ in 0..5 {
+            assert!(!queue_out(&st, Out::Pong(Vec::new())));
+        }
+        assert_eq!(lock(&st.out).len(), MAX_QUEUED_OUT);
+        assert!(st.closing.load(Ordering::Acquire));
+    }
 
     #[test]
     fn paths_route_like_the_venue() {

@@ -518,9 +518,17 @@ impl SimHandle {
     }
 
     /// Every order request received so far (`order.place`, `POST
-    /// /api/v3/order`, cancel-replace new orders), in arrival order.
+    /// /api/v3/order`, cancel-replace new orders), in arrival order: the
+    /// newest 262,144 of them, with the API key and client order id clipped
+    /// to 64 bytes (see [`SimHandle::orders_dropped_from_log`]).
     pub fn orders_received(&self) -> Vec<ReceivedOrder> {
         self.sh.api.orders_received()
+    }
+
+    /// How many of the oldest order requests the full log dropped (0 until
+    /// 262,144 were received).
+    pub fn orders_dropped_from_log(&self) -> u64 {
+        self.sh.api.orders_dropped_from_log()
     }
 
     /// 429s, 418s and -1015s served so far.

@@ -593,3 +593,62 @@ fn resting_orders_fill_when_the_market_trades_through_them() {
     assert!(h.stats().orders_filled >= 1);
     h.stop();
 }
+
+#[test]
+fn hostile_frames_get_venue_errors_and_the_session_keeps_serving() {
+    let h = start(cfg());
+    let mut a = Api::connect(&h, "/ws-api/v3");
+    let deep = |n: usize| format!("{}{}", "[".repeat(n), "]".repeat(n));
+    let frames: Vec<(String, i64)> = vec![
+        // Deep nesting in params / id (serde_json's recursion limit, not the stack).
+        (
+            format!(r#"{{"id":1,"method":"order.place","params":{}}}"#, deep(200_000)),
+            -1135,
+        ),
+        (format!(r#"{{"id":{},"method":"ping"}}"#, deep(200_000)), -1135),
+        (
+            format!(
+                r#"{{"id":1,"method":"order.place","params":{{"symbol":{}}}}}"#,
+                deep(200_000)
+            ),
+            -1102,
+        ),
+        // Numbers beyond every type.
+        (format!(r#"{{"id":1{},"method":"ping"}}"#, "0".repeat(400)), -1135),
+        (r#"{"id":1e999,"method":"ping"}"#.to_string(), -1135),
+        // Shapes.
+        (r#"{"id":1,"method":7}"#.to_string(), -1102),
+        (r#"{"id":1}"#.to_string(), -1102),
+        (r#"{"id":1,"method":"ping","params":"x"}"#.to_string(), -1135),
+        (r#"[1,2,3]"#.to_string(), -1135),
+        // serde reads a struct from a sequence too: an array is not a request.
+        (r#"[1,"ping"]"#.to_string(), -1135),
+        ("\"\u{0}\"".to_string(), -1135),
+        // Values that are not what they should be: the venue's codes, no panic.
+        (
+            r#"{"id":1,"method":"order.place","params":{"symbol":{"a":[1]},"apiKey":[],"timestamp":1e999}}"#
+                .to_string(),
+            -2015,
+        ),
+    ];
+    for (text, code) in &frames {
+        a.send_text(text);
+        let v = a.recv();
+        assert_eq!(err_code(&v), *code, "{}", &text[..text.len().min(80)]);
+        let status = if *code == -2015 { 401 } else { 400 };
+        assert_eq!(v["status"], status, "{v}");
+    }
+    let mut p = resting_buy("after-hostile");
+    p["quantity"] = json!(format!("1{}", "0".repeat(300)));
+    assert_eq!(err_code(&a.call("order.place", p)), -1100);
+    let mut p = resting_buy("after-hostile");
+    p["timestamp"] = json!(u64::MAX);
+    assert_eq!(err_code(&a.call("order.place", p)), -1021);
+    // Still serving, on this connection and on a new one.
+    let r = a.call_plain("ping", json!({}));
+    assert_eq!(ok(&r), &json!({}));
+    let r = a.call("order.place", resting_buy("after-hostile"));
+    assert_eq!(ok(&r)["status"], "NEW");
+    let mut b = Api::connect(&h, "/ws-api/v3");
+    assert!(ok(&b.call_plain("time", json!({})))["serverTime"].is_u64());
+}

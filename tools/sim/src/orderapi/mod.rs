@@ -163,6 +163,14 @@ struct Sub {
     sink: Arc<dyn Sink>,
 }
 
+/// The order log: the newest [`LOG_CAPACITY`] requests, and how many older
+/// ones were dropped.
+#[derive(Debug, Default)]
+struct OrderLog {
+    entries: std::collections::VecDeque<ReceivedOrder>,
+    dropped: u64,
+}
+
 /// Runtime fault state.
 #[derive(Debug, Default)]
 struct FaultState {
@@ -206,7 +214,7 @@ pub(crate) struct OrderApi {
     pub(crate) exchange: Mutex<Exchange>,
     pub(crate) limiter: Limiter,
     faults: Mutex<FaultState>,
-    log: Mutex<Vec<ReceivedOrder>>,
+    log: Mutex<OrderLog>,
     subs: Mutex<Vec<Sub>>,
     /// Held while events are handed out (taken before the exchange lock is
     /// released, so events of different threads keep their order).
@@ -233,7 +241,7 @@ impl OrderApi {
                 cfg: cfg.order_faults.clone(),
                 accepted: 0,
             }),
-            log: Mutex::new(Vec::new()),
+            log: Mutex::new(OrderLog::default()),
             subs: Mutex::new(Vec::new()),
             dispatch: Mutex::new(()),
             next_conn: AtomicU64::new(1),
@@ -272,15 +280,31 @@ impl OrderApi {
 
     /// The order log.
     pub(crate) fn orders_received(&self) -> Vec<ReceivedOrder> {
-        lock(&self.log).clone()
+        lock(&self.log).entries.iter().cloned().collect()
     }
 
     pub(crate) fn rate_limit_stats(&self) -> RateLimitStats {
         self.limiter.stats()
     }
 
-    fn record(&self, r: ReceivedOrder) {
-        lock(&self.log).push(r);
+    /// Logs one order request. The strings are the client's (a banned or
+    /// unauthenticated client included), so each is clipped and the log
+    /// keeps the newest [`LOG_CAPACITY`] entries: a hostile client cannot
+    /// grow the simulator's memory without bound.
+    fn record(&self, mut r: ReceivedOrder) {
+        r.api_key = clip(r.api_key);
+        r.client_order_id = clip(r.client_order_id);
+        let mut log = lock(&self.log);
+        if log.entries.len() >= LOG_CAPACITY {
+            log.entries.pop_front();
+            log.dropped += 1;
+        }
+        log.entries.push_back(r);
+    }
+
+    /// Entries dropped from the full order log (oldest first).
+    pub(crate) fn orders_dropped_from_log(&self) -> u64 {
+        lock(&self.log).dropped
     }
 
     /// Takes the exchange's queued events under its lock and the dispatch
@@ -821,6 +845,24 @@ impl OrderApi {
     }
 }
 
+/// Most entries the order log keeps.
+const LOG_CAPACITY: usize = 1 << 18;
+/// Most bytes of a client-supplied string the order log keeps.
+const LOGGED_TEXT_MAX: usize = 64;
+
+/// `s` cut to at most [`LOGGED_TEXT_MAX`] bytes, at a character boundary.
+fn clip(mut s: String) -> String {
+    if s.len() > LOGGED_TEXT_MAX {
+        let mut end = LOGGED_TEXT_MAX;
+        while !s.is_char_boundary(end) {
+            end -= 1;
+        }
+        s.truncate(end);
+        s.shrink_to_fit();
+    }
+    s
+}
+
 /// The `n`th generated client order id for `salt`: 22 characters of
 /// `[A-Za-z0-9]`, distinct for distinct `n`.
 fn gen_id(salt: u64, n: u64) -> String {
@@ -905,6 +947,43 @@ fn check_restrictions(
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+
+    #[test]
+    fn order_log_is_bounded_against_hostile_clients() {
+        // A banned or unauthenticated client controls `apiKey` and
+        // `newClientOrderId` (up to a 1 MiB frame each) and every attempt
+        // is logged: neither an entry nor the log may grow without bound.
+        let api = OrderApi::new(&SimConfig::default());
+        let huge = "k".repeat(1 << 20);
+        for i in 0..(LOG_CAPACITY + 10) {
+            let text = if i >= LOG_CAPACITY {
+                huge.clone()
+            } else {
+                String::new()
+            };
+            api.record(ReceivedOrder {
+                account: None,
+                api_key: text.clone(),
+                client_order_id: text,
+                accepted: false,
+                code: Some(-1003),
+                via: "ws",
+            });
+        }
+        let log = api.orders_received();
+        assert_eq!(log.len(), LOG_CAPACITY);
+        assert_eq!(log.last().unwrap().api_key.len(), LOGGED_TEXT_MAX);
+        assert!(log.iter().all(|r| r.api_key.len() <= LOGGED_TEXT_MAX));
+        assert!(
+            log.iter()
+                .all(|r| r.client_order_id.len() <= LOGGED_TEXT_MAX)
+        );
+        assert_eq!(api.orders_dropped_from_log(), 10);
+        // A multi-byte character is cut at a boundary, never split.
+        let mut s = "a".repeat(LOGGED_TEXT_MAX - 1);
+        s.push('\u{ff11}');
+        assert_eq!(clip(s), "a".repeat(LOGGED_TEXT_MAX - 1));
+    }
 
     #[test]
     fn generated_client_ids_look_like_the_venue() {

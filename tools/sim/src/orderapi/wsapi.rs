@@ -233,7 +233,11 @@ fn authenticate(sh: &Shared, s: &Session, p: &Params) -> Result<(AccountId, Stri
 /// Handles one request text frame.
 pub(crate) fn handle(sh: &Shared, s: &mut Session, text: &[u8]) -> Action {
     inc(&sh.stats.ws_api_requests);
-    let Ok(req) = serde_json::from_slice::<Req<'_>>(text) else {
+    // A request is a JSON object: serde would also read `Req` from an
+    // array (`[1,"ping"]`), which the venue rejects.
+    let is_object = text.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
+    let parsed = serde_json::from_slice::<Req<'_>>(text).ok();
+    let Some(req) = parsed.filter(|_| is_object) else {
         let e = ApiErr::new(400, -1135, "Invalid JSON Request".into());
         return Action::Reply(envelope(&Json::Null, Err(&e), None));
     };
@@ -296,14 +300,7 @@ fn dispatch(sh: &Shared, s: &mut Session, method: &str, p: &Params) -> Dispatche
     // Weight first: a limited or banned client gets 429/418 for anything.
     if let Err(e) = sh.api.limiter.charge(weight, now) {
         if is_place {
-            sh.api.record(super::ReceivedOrder {
-                account: None,
-                api_key: p.opt("apiKey").unwrap_or("").to_string(),
-                client_order_id: p.opt("newClientOrderId").unwrap_or("").to_string(),
-                accepted: false,
-                code: Some(e.code),
-                via: "ws",
-            });
+            record_refused(sh, p, e.code);
         }
         return (Err(e), None, false, Fault::None);
     }
@@ -316,14 +313,7 @@ fn dispatch(sh: &Shared, s: &mut Session, method: &str, p: &Params) -> Dispatche
             Err(e) => {
                 if is_place {
                     inc(&sh.stats.orders_rejected);
-                    sh.api.record(super::ReceivedOrder {
-                        account: None,
-                        api_key: p.opt("apiKey").unwrap_or("").to_string(),
-                        client_order_id: p.opt("newClientOrderId").unwrap_or("").to_string(),
-                        accepted: false,
-                        code: Some(e.code),
-                        via: "ws",
-                    });
+                    record_refused(sh, p, e.code);
                 }
                 (Err(e), None, false, Fault::None)
             }
@@ -381,6 +371,18 @@ fn dispatch(sh: &Shared, s: &mut Session, method: &str, p: &Params) -> Dispatche
     };
     let account = s.logon.as_ref().map(|l| l.0);
     (r, account, false, Fault::None)
+}
+
+/// Logs an order placement refused before it reached the order methods.
+fn record_refused(sh: &Shared, p: &Params, code: i32) {
+    sh.api.record(super::ReceivedOrder {
+        account: None,
+        api_key: p.opt("apiKey").unwrap_or("").to_string(),
+        client_order_id: p.opt("newClientOrderId").unwrap_or("").to_string(),
+        accepted: false,
+        code: Some(code),
+        via: "ws",
+    });
 }
 
 fn subscription_id(id: u64) -> Vec<u8> {
