@@ -318,6 +318,15 @@ impl<C: NanoClock + Clone + Send> GatewayAgent<C> {
         self.core.server_time.offset_ms()
     }
 
+    /// Feeds a server-time sample taken outside the session (e.g. a REST
+    /// `GET /api/v3/time`), with wall-clock send and receive times. The
+    /// lowest-round-trip sample of the recent window sets the offset, so a
+    /// tight external sample overrides the session's own until it ages out
+    /// (tests use it to skew the clock and draw `-1021`).
+    pub fn add_time_sample(&mut self, local_send: Nanos, local_recv: Nanos, server_ms: u64) {
+        self.core.server_time.on_sample(local_send, local_recv, server_ms);
+    }
+
     /// Exec reports held because the exec ring was full.
     pub fn held_reports(&self) -> usize {
         self.core.overflow.len()
