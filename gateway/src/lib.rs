@@ -28,6 +28,10 @@
 #![forbid(unsafe_code)]
 
 pub mod agent;
+pub mod breaker;
 pub mod config;
 pub mod counters;
 pub mod error;
+pub mod order_state;
+pub mod rate_limit;
+pub mod response;

@@ -120,8 +120,11 @@ pub use message::{
     Levels, LevelsIter, ReplyId, TradeMsg,
 };
 
+/// The byte-level JSON scanner (`scan.rs`), shared with the gateway's
+/// response decoder: validates as it goes, hands out spans, never allocates.
+pub use scan::{Cursor, RawStr};
+
 use fields::Fields;
-use scan::Cursor;
 
 /// One decoded message and, for a combined-stream frame, its stream name.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

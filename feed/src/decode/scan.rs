@@ -7,6 +7,10 @@
 //! 100-level bit stack; deeper nesting is [`DecodeError::TooDeep`]), and never
 //! panics: every read is bounds-checked (`get`), every failure is a
 //! [`DecodeError`].
+//!
+//! [`Cursor`] and [`RawStr`] are re-exported as `talon_feed::decode::{Cursor,
+//! RawStr}` so the gateway's WS API response decoder reuses this validated
+//! scanner instead of keeping a second one; the feed's decoder is unchanged.
 
 use super::error::DecodeError;
 
@@ -15,16 +19,16 @@ pub(super) const MAX_DEPTH: u32 = 100;
 
 /// A JSON string as found in the input: the bytes between the quotes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) struct RawStr<'a> {
+pub struct RawStr<'a> {
     /// Bytes between the quotes, escapes not decoded.
-    pub(super) raw: &'a [u8],
+    pub raw: &'a [u8],
     /// Whether `raw` contains a backslash escape.
-    pub(super) escaped: bool,
+    pub escaped: bool,
 }
 
 /// A forward-only cursor over one input buffer.
 #[derive(Debug)]
-pub(super) struct Cursor<'a> {
+pub struct Cursor<'a> {
     buf: &'a [u8],
     pos: usize,
 }
@@ -52,35 +56,39 @@ fn is_ws(b: u8) -> bool {
 }
 
 impl<'a> Cursor<'a> {
+    /// A cursor at the start of `buf`.
     #[inline]
-    pub(super) fn new(buf: &'a [u8]) -> Self {
+    pub fn new(buf: &'a [u8]) -> Self {
         Self { buf, pos: 0 }
     }
 
+    /// The current byte offset.
     #[inline]
-    pub(super) fn pos(&self) -> usize {
+    pub fn pos(&self) -> usize {
         self.pos
     }
 
+    /// Moves to byte offset `pos` (a position this cursor handed out).
     #[inline]
-    pub(super) fn set_pos(&mut self, pos: usize) {
+    pub fn set_pos(&mut self, pos: usize) {
         self.pos = pos;
     }
 
     /// The input bytes `start..end` (empty if out of range: never panics).
     #[inline]
-    pub(super) fn slice(&self, start: usize, end: usize) -> &'a [u8] {
+    pub fn slice(&self, start: usize, end: usize) -> &'a [u8] {
         self.buf.get(start..end).unwrap_or_default()
     }
 
+    /// The byte at the cursor, without consuming it.
     #[inline]
-    pub(super) fn peek(&self) -> Option<u8> {
+    pub fn peek(&self) -> Option<u8> {
         self.buf.get(self.pos).copied()
     }
 
     /// Skips JSON whitespace (space, tab, LF, CR).
     #[inline]
-    pub(super) fn skip_ws(&mut self) {
+    pub fn skip_ws(&mut self) {
         while let Some(&b) = self.buf.get(self.pos) {
             if !is_ws(b) {
                 break;
@@ -91,14 +99,14 @@ impl<'a> Cursor<'a> {
 
     /// Skips whitespace and returns the next byte without consuming it.
     #[inline]
-    pub(super) fn peek_ws(&mut self) -> Option<u8> {
+    pub fn peek_ws(&mut self) -> Option<u8> {
         self.skip_ws();
         self.peek()
     }
 
     /// Skips whitespace and consumes `b`, or fails with `Malformed`.
     #[inline]
-    pub(super) fn expect_ws(&mut self, b: u8) -> Result<(), DecodeError> {
+    pub fn expect_ws(&mut self, b: u8) -> Result<(), DecodeError> {
         self.skip_ws();
         if self.peek() == Some(b) {
             self.pos += 1;
@@ -109,7 +117,7 @@ impl<'a> Cursor<'a> {
     }
 
     /// Whether only whitespace is left.
-    pub(super) fn at_end_ws(&mut self) -> bool {
+    pub fn at_end_ws(&mut self) -> bool {
         self.skip_ws();
         self.pos >= self.buf.len()
     }
@@ -122,7 +130,7 @@ impl<'a> Cursor<'a> {
     /// quote, found eight bytes at a time); anything else is re-read from the
     /// start by the out-of-line [`Cursor::string_slow`].
     #[inline(always)]
-    pub(super) fn string(&mut self) -> Result<RawStr<'a>, DecodeError> {
+    pub fn string(&mut self) -> Result<RawStr<'a>, DecodeError> {
         if self.peek() != Some(b'"') {
             return Err(DecodeError::Malformed);
         }
@@ -239,7 +247,7 @@ impl<'a> Cursor<'a> {
     /// (`-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?`) and returns
     /// its text.
     #[inline]
-    pub(super) fn number(&mut self) -> Result<&'a [u8], DecodeError> {
+    pub fn number(&mut self) -> Result<&'a [u8], DecodeError> {
         let start = self.pos;
         let mut i = start;
         if self.buf.get(i) == Some(&b'-') {
@@ -281,7 +289,7 @@ impl<'a> Cursor<'a> {
     }
 
     /// Consumes `lit` (`true`, `false`, `null`) or fails.
-    pub(super) fn literal(&mut self, lit: &[u8]) -> Result<(), DecodeError> {
+    pub fn literal(&mut self, lit: &[u8]) -> Result<(), DecodeError> {
         if self.buf.get(self.pos..self.pos + lit.len()) == Some(lit) {
             self.pos += lit.len();
             Ok(())
@@ -306,7 +314,7 @@ impl<'a> Cursor<'a> {
     /// Skips one complete value of any type, validating it; the cursor is on
     /// its first byte (after whitespace). Iterative: containers are tracked
     /// on a bit stack (1 = object, 0 = array) of [`MAX_DEPTH`] levels.
-    pub(super) fn skip_value(&mut self) -> Result<(), DecodeError> {
+    pub fn skip_value(&mut self) -> Result<(), DecodeError> {
         let mut stack: u128 = 0;
         let mut depth: u32 = 0;
         // `true` when the next thing to read is a value, `false` when a
