@@ -37,6 +37,7 @@ use serde::{Deserialize, Deserializer};
 use talon_feed::backoff::Backoff;
 
 use crate::breaker::BreakerConfig;
+use crate::rate_limit::RateLimitConfig;
 use crate::error::ConfigError;
 
 /// Binance Spot WebSocket API (production).
@@ -187,9 +188,10 @@ pub struct GatewayConfig {
     /// request timeout); during the session sync it forces a reconnect.
     #[serde(rename = "request_timeout_ms", with = "millis")]
     pub request_timeout: Duration,
-    /// Share of each venue rate limit the local limiter may use, in basis
-    /// points (1–10000, default 8000 = 80 %).
-    pub rate_limit_share_bps: u32,
+    /// The local rate limiter (`[gateway.rate_limit]`): `share_bps` of each
+    /// venue limit read from `exchangeInfo` (default 8000 = 80 %), the
+    /// cancel reserve, the delay guard, the 429/418 default blocks.
+    pub rate_limit: RateLimitConfig,
     /// The circuit breaker.
     pub breaker: BreakerConfig,
     /// Reconnect backoff (`[gateway.reconnect]`, same keys as the feed's).
@@ -241,7 +243,7 @@ impl Default for GatewayConfig {
             recv_window_ms: 5000,
             ack_timeout: Duration::from_millis(500),
             request_timeout: Duration::from_secs(10),
-            rate_limit_share_bps: 8000,
+            rate_limit: RateLimitConfig::default(),
             breaker: BreakerConfig::default(),
             reconnect: Backoff::default(),
             order_table_capacity: 4096,
@@ -351,12 +353,9 @@ impl GatewayConfig {
                 "must be at least 1 ms",
             ));
         }
-        if !(1..=10_000).contains(&self.rate_limit_share_bps) {
-            return Err(ConfigError::new(
-                "rate_limit_share_bps",
-                "must be between 1 and 10000 (basis points of each venue limit)",
-            ));
-        }
+        self.rate_limit
+            .validate()
+            .map_err(|e| ConfigError::new("rate_limit", e.to_string()))?;
         self.breaker
             .validate()
             .map_err(|e| ConfigError::new("breaker", e.to_string()))?;
@@ -483,7 +482,8 @@ mod tests {
             ("recv_window_ms", Box::new(|c| c.recv_window_ms = 60_001)),
             ("recv_window_ms", Box::new(|c| c.recv_window_ms = 0)),
             ("ack_timeout_ms", Box::new(|c| c.ack_timeout = Duration::ZERO)),
-            ("rate_limit_share_bps", Box::new(|c| c.rate_limit_share_bps = 10_001)),
+            ("rate_limit", Box::new(|c| c.rate_limit.share_bps = 10_001)),
+            ("breaker", Box::new(|c| c.breaker.failures = 0)),
             ("order_table_capacity", Box::new(|c| c.order_table_capacity = 0)),
             ("pending_capacity", Box::new(|c| c.pending_capacity = 0)),
             ("time_samples", Box::new(|c| c.time_samples = 0)),

@@ -31,12 +31,12 @@ use super::session::Phase;
 use crate::breaker::CircuitBreaker;
 use crate::counters::{GatewayCounter, GatewayCounters, VenueCode};
 use crate::error::LocalReject;
-use crate::order_state::{OrderEvent, OrderTable};
-use crate::rate_limit::{RateLimiter, RequestKind};
+use crate::order_state::{OrderEntry, OrderEvent, OrderTable, ReportOutcome, TableError};
+use crate::rate_limit::{RateLimitConfig, RateLimiter, RequestKind, retry_after_local};
 use crate::request::{Auth, EncodeError, RequestEncoder};
 use crate::response::{
-    ExecType, ExecutionEvent, Inbound, OrderResult, OrderResults, Response, SessionEventKind,
-    VenueOrderStatus, decode_exchange_rate_limits, decode_inbound, decode_order_result,
+    ExecType, ExecutionEvent, Inbound, OrderResult, OrderResults, RateLimits, Response,
+    SessionEventKind, decode_exchange_rate_limits, decode_inbound, decode_order_result,
     decode_server_time,
 };
 use crate::server_time::ServerTime;
@@ -120,6 +120,9 @@ pub(crate) struct Core<C: NanoClock> {
     pub(crate) enc: RequestEncoder,
     pub(crate) server_time: ServerTime,
     pub(crate) limiter: RateLimiter,
+    pub(crate) limiter_cfg: RateLimitConfig,
+    /// The `exchangeInfo` limits the limiter was built from.
+    pub(crate) limits_seen: Option<RateLimits>,
     pub(crate) breaker: CircuitBreaker,
     pub(crate) table: OrderTable,
     pub(crate) pending: PendingTable,
@@ -664,7 +667,7 @@ impl<C: NanoClock> Core<C> {
     }
 
     fn mirror_breaker(&mut self) {
-        let opens = self.breaker.opens();
+        let opens = self.breaker.counters().opens;
         if opens > self.breaker_opens_seen {
             self.counters
                 .add(GatewayCounter::BreakerOpens, opens - self.breaker_opens_seen);
@@ -678,13 +681,16 @@ impl<C: NanoClock> Core<C> {
             self.limiter.on_venue_usage(&r.rate_limits, now);
         }
         if r.status == 429 || r.status == 418 {
-            let until = r.retry_after_ms;
+            let server_now = self.server_time.timestamp_ms(Nanos(unix_nanos()));
+            let until = r
+                .retry_after_ms
+                .map(|ms| retry_after_local(ms, server_now, now));
             if r.status == 429 {
                 self.counters.increment(GatewayCounter::RateLimited429);
-                self.limiter.on_429(until, Nanos(unix_nanos()), now);
+                self.limiter.on_429(until, now);
             } else {
                 self.counters.increment(GatewayCounter::Banned418);
-                self.limiter.on_418(until, Nanos(unix_nanos()), now);
+                self.limiter.on_418(until, now);
             }
             self.breaker_failure(now);
         }
@@ -743,7 +749,17 @@ impl<C: NanoClock> Core<C> {
         let Some(limits) = r.result.and_then(|res| decode_exchange_rate_limits(res).ok()) else {
             return self.sync_failed(r);
         };
-        self.limiter.configure(&limits);
+        // Per connection (cold): rebuilt only when the venue's limits
+        // changed, so the counts of the last windows survive a reconnect.
+        if self.limits_seen != Some(limits) {
+            match RateLimiter::new(&limits, self.limiter_cfg) {
+                Ok(l) => {
+                    self.limiter = l;
+                    self.limits_seen = Some(limits);
+                }
+                Err(_) => return self.sync_failed(r),
+            }
+        }
         if self.phase == Phase::ExchangeInfo {
             self.in_flight = false;
             self.phase = match self.signer {
@@ -950,7 +966,7 @@ impl<C: NanoClock> Core<C> {
         if Some(new_status) == prev && delta.is_zero() {
             return;
         }
-        self.t_set_cum(&id, executed);
+        self.t_set_cum(&id, executed, o.order_id);
         let (inst, side) = self.t_instrument_side(&id).unwrap_or((instrument, Side::Buy));
         let mut rep = self.local_report(inst, side, id, new_status, 0, recv);
         rep.venue_order_id = o.order_id;
@@ -986,52 +1002,44 @@ impl<C: NanoClock> Core<C> {
             self.counters.increment(GatewayCounter::UnknownOrderEvents);
             return;
         };
-        let event = match (ev.exec_type, ev.order_status) {
-            (ExecType::New, _) => {
-                if !matches!(prev, OrderStatus::PendingNew | OrderStatus::Unknown) {
-                    // Already acked by the order.place response.
-                    return;
-                }
-                OrderEvent::Acked
-            }
-            (ExecType::Trade, VenueOrderStatus::Filled) => OrderEvent::Fill,
-            (ExecType::Trade, _) => OrderEvent::PartialFill,
-            (ExecType::Canceled, _) => OrderEvent::Canceled,
-            (ExecType::Rejected, _) => OrderEvent::Rejected,
-            (ExecType::Expired | ExecType::TradePrevention, _) => OrderEvent::Expired,
-            (ExecType::Replaced, _) => return,
-        };
-        if let Some(t) = ev.trade_id {
-            if self.t_trade_seen(&id, t) {
-                self.counters.increment(GatewayCounter::DuplicateTradesDropped);
+        match ev.exec_type {
+            ExecType::Replaced => return,
+            // Already acked by the order.place response.
+            ExecType::New if !matches!(prev, OrderStatus::PendingNew | OrderStatus::Unknown) => {
                 return;
             }
+            _ => {}
         }
         if ev.cum_qty < self.t_cum(&id) {
             self.counters.increment(GatewayCounter::StaleExecEvents);
             return;
         }
-        let status = match self.t_apply(&id, event) {
-            Ok(s) => s,
+        let s = self.slots[slot];
+        let mut rep = ev.to_exec_report(s.id, s.base.as_str(), s.quote.as_str(), self.stamps(recv));
+        rep.client_order_id = id;
+        let status = match self.table.on_report(&rep) {
+            Ok(ReportOutcome::Applied(st)) => st,
+            Ok(ReportOutcome::DuplicateTrade) => {
+                self.counters.increment(GatewayCounter::DuplicateTradesDropped);
+                return;
+            }
+            Err(TableError::NotFound) => {
+                self.counters.increment(GatewayCounter::UnknownOrderEvents);
+                return;
+            }
             Err(_) => {
                 self.counters.increment(GatewayCounter::IllegalTransitions);
                 return;
             }
         };
-        self.t_set_cum(&id, ev.cum_qty);
-        if let Some(t) = ev.trade_id {
-            self.t_mark_trade(&id, t);
-        }
-        let s = self.slots[slot];
-        let mut rep = ev.to_exec_report(s.id, s.base.as_str(), s.quote.as_str(), self.stamps(recv));
         rep.status = status;
-        if event == OrderEvent::Acked {
+        if ev.exec_type == ExecType::New {
             self.counters.increment(GatewayCounter::Acks);
         }
         if rep.last_qty.is_positive() {
             self.counters.increment(GatewayCounter::Fills);
         }
-        if event == OrderEvent::Rejected {
+        if ev.exec_type == ExecType::Rejected {
             self.counters.increment(GatewayCounter::VenueRejects);
         }
         self.emit(rep);
@@ -1183,14 +1191,14 @@ fn avg_price(cum_quote: Qty, executed: Qty) -> Price {
 // ----------------------------------------------------------------------
 
 fn t_for_each_open(table: &OrderTable, mut f: impl FnMut(ClientOrderId, InstrumentId, OrderStatus)) {
-    for o in table.iter_open() {
-        f(o.client_order_id, o.instrument, o.status());
+    for o in table.open_orders() {
+        f(o.client_order_id, o.instrument, o.status);
     }
 }
 
 impl<C: NanoClock> Core<C> {
     pub(crate) fn t_status(&self, id: &ClientOrderId) -> Option<OrderStatus> {
-        self.table.get(id).map(|o| o.status())
+        self.table.get(id).map(|o| o.status)
     }
 
     fn t_instrument_side(&self, id: &ClientOrderId) -> Option<(InstrumentId, Side)> {
@@ -1198,32 +1206,36 @@ impl<C: NanoClock> Core<C> {
     }
 
     fn t_insert_pending(&mut self, cmd: &OrderCommand, now: Nanos) -> bool {
-        self.table.insert_pending(cmd, now).is_ok()
+        self.table
+            .insert(OrderEntry::pending(
+                cmd.client_order_id,
+                cmd.instrument,
+                cmd.side,
+                cmd.order_type,
+                cmd.price,
+                cmd.qty,
+                now,
+            ))
+            .is_ok()
     }
 
-    fn t_apply(&mut self, id: &ClientOrderId, ev: OrderEvent) -> Result<OrderStatus, ()> {
-        self.table.transition(id, ev).map_err(|_| ())
+    fn t_apply(&mut self, id: &ClientOrderId, ev: OrderEvent) -> Result<OrderStatus, TableError> {
+        let now = self.clock.now();
+        self.table.apply(id, ev, now)
     }
 
     fn t_cum(&self, id: &ClientOrderId) -> Qty {
         self.table.get(id).map_or(Qty::ZERO, |o| o.cum_qty)
     }
 
-    fn t_set_cum(&mut self, id: &ClientOrderId, q: Qty) {
+    fn t_set_cum(&mut self, id: &ClientOrderId, q: Qty, venue_order_id: u64) {
         if let Some(o) = self.table.get_mut(id) {
             if q > o.cum_qty {
                 o.cum_qty = q;
             }
-        }
-    }
-
-    fn t_trade_seen(&self, id: &ClientOrderId, trade: u64) -> bool {
-        self.table.get(id).is_some_and(|o| o.has_trade(trade))
-    }
-
-    fn t_mark_trade(&mut self, id: &ClientOrderId, trade: u64) {
-        if let Some(o) = self.table.get_mut(id) {
-            o.record_trade(trade);
+            if venue_order_id != 0 {
+                o.venue_order_id = venue_order_id;
+            }
         }
     }
 

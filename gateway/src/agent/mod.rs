@@ -231,8 +231,13 @@ impl<C: NanoClock + Clone + Send> GatewayAgent<C> {
             signer,
             enc: RequestEncoder::new(ENCODER_CAPACITY),
             server_time: ServerTime::new(),
-            limiter: RateLimiter::new(cfg.rate_limit_share_bps),
-            breaker: CircuitBreaker::new(cfg.breaker),
+            // The venue's published limits until exchangeInfo tells.
+            limiter: RateLimiter::binance_defaults(cfg.rate_limit)
+                .map_err(|e| crate::error::ConfigError::new("rate_limit", e.to_string()))?,
+            limiter_cfg: cfg.rate_limit,
+            limits_seen: None,
+            breaker: CircuitBreaker::new(cfg.breaker)
+                .map_err(|e| crate::error::ConfigError::new("breaker", e.to_string()))?,
             table: OrderTable::new(cfg.order_table_capacity),
             pending: PendingTable::new(cfg.pending_capacity),
             next_id: 1,
@@ -310,7 +315,7 @@ impl<C: NanoClock + Clone + Send> GatewayAgent<C> {
 
     /// The circuit breaker's state.
     pub fn breaker_state(&self) -> BreakerState {
-        self.core.breaker.state()
+        self.core.breaker.state(self.clock.now())
     }
 
     /// The estimated server-minus-local clock offset, ms.
