@@ -37,8 +37,8 @@ use serde::{Deserialize, Deserializer};
 use talon_feed::backoff::Backoff;
 
 use crate::breaker::BreakerConfig;
-use crate::rate_limit::RateLimitConfig;
 use crate::error::ConfigError;
+use crate::rate_limit::RateLimitConfig;
 
 /// Binance Spot WebSocket API (production).
 pub const BINANCE_WS_API: &str = "wss://ws-api.binance.com:443/ws-api/v3";
@@ -158,7 +158,10 @@ impl fmt::Debug for Credentials {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let shown: String = self.api_key.chars().take(4).collect();
         f.debug_struct("Credentials")
-            .field("api_key", &format_args!("{shown}…({} chars)", self.api_key.len()))
+            .field(
+                "api_key",
+                &format_args!("{shown}…({} chars)", self.api_key.len()),
+            )
             .field("auth", &self.auth)
             .finish()
     }
@@ -310,7 +313,10 @@ impl GatewayConfig {
                 ));
             }
             if self.symbols[..i].iter().any(|o| o.eq_ignore_ascii_case(s)) {
-                return Err(ConfigError::new("symbols", format!("`{s}` is listed twice")));
+                return Err(ConfigError::new(
+                    "symbols",
+                    format!("`{s}` is listed twice"),
+                ));
             }
         }
         match &self.credentials {
@@ -367,11 +373,22 @@ impl GatewayConfig {
             ("new_queue_capacity", self.new_queue_capacity, 1 << 20),
             ("cancel_queue_capacity", self.cancel_queue_capacity, 1 << 20),
             ("pending_capacity", self.pending_capacity, 1 << 16),
-            ("max_messages_per_cycle", self.max_messages_per_cycle, 1 << 16),
-            ("max_commands_per_cycle", self.max_commands_per_cycle, 1 << 16),
+            (
+                "max_messages_per_cycle",
+                self.max_messages_per_cycle,
+                1 << 16,
+            ),
+            (
+                "max_commands_per_cycle",
+                self.max_commands_per_cycle,
+                1 << 16,
+            ),
         ] {
             if v == 0 || v > max {
-                return Err(ConfigError::new(key, format!("must be between 1 and {max}")));
+                return Err(ConfigError::new(
+                    key,
+                    format!("must be between 1 and {max}"),
+                ));
             }
         }
         if !(1..=8).contains(&self.time_samples) {
@@ -460,12 +477,16 @@ mod tests {
             ..GatewayConfig::new(Endpoint::Binance, &["BTCUSDT"])
         };
         let e = b.parsed_endpoint().unwrap();
-        assert_eq!((e.host.as_str(), e.port, e.tls), ("ws-api.binance.com", 443, true));
+        assert_eq!(
+            (e.host.as_str(), e.port, e.tls),
+            ("ws-api.binance.com", 443, true)
+        );
     }
 
     #[test]
     fn errors_name_the_key() {
-        let cases: Vec<(&str, Box<dyn Fn(&mut GatewayConfig)>)> = vec![
+        type Mutation = Box<dyn Fn(&mut GatewayConfig)>;
+        let cases: Vec<(&str, Mutation)> = vec![
             ("symbols", Box::new(|c| c.symbols.clear())),
             ("symbols", Box::new(|c| c.symbols.push("btcusdt".into()))),
             ("credentials", Box::new(|c| c.credentials = None)),
@@ -481,13 +502,22 @@ mod tests {
             ),
             ("recv_window_ms", Box::new(|c| c.recv_window_ms = 60_001)),
             ("recv_window_ms", Box::new(|c| c.recv_window_ms = 0)),
-            ("ack_timeout_ms", Box::new(|c| c.ack_timeout = Duration::ZERO)),
+            (
+                "ack_timeout_ms",
+                Box::new(|c| c.ack_timeout = Duration::ZERO),
+            ),
             ("rate_limit", Box::new(|c| c.rate_limit.share_bps = 10_001)),
             ("breaker", Box::new(|c| c.breaker.failures = 0)),
-            ("order_table_capacity", Box::new(|c| c.order_table_capacity = 0)),
+            (
+                "order_table_capacity",
+                Box::new(|c| c.order_table_capacity = 0),
+            ),
             ("pending_capacity", Box::new(|c| c.pending_capacity = 0)),
             ("time_samples", Box::new(|c| c.time_samples = 0)),
-            ("ping_interval_ms", Box::new(|c| c.ping_interval = Duration::from_millis(5))),
+            (
+                "ping_interval_ms",
+                Box::new(|c| c.ping_interval = Duration::from_millis(5)),
+            ),
             ("read_buffer", Box::new(|c| c.read_buffer = c.max_message)),
             (
                 "endpoint.ws_base",

@@ -170,7 +170,9 @@ mod tests {
             assert!(r.code() <= -9000, "{} collides with venue codes", r.code());
             assert!(!r.as_str().is_empty());
         }
-        for venue in [-1013, -1021, -1022, -2010, -2011, -2013, -2015, 0, -9000, -9009] {
+        for venue in [
+            -1013, -1021, -1022, -2010, -2011, -2013, -2015, 0, -9000, -9009,
+        ] {
             assert_eq!(LocalReject::from_code(venue), None);
         }
     }

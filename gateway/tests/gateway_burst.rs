@@ -4,6 +4,8 @@
 //! ORDERS limits than the venue's so the test fits its time budget; the
 //! gateway is not told them) and throttles at 80 % of each.
 
+#![allow(clippy::unwrap_used)]
+
 mod gateway_support;
 
 use std::time::Duration;
@@ -59,7 +61,12 @@ fn ten_thousand_orders_draw_no_429_and_all_go_out() {
     assert_eq!(stats.too_many_orders, 0, "{stats:?}");
     assert_eq!(h.counters.get(GatewayCounter::OrdersSent), N);
     assert_eq!(h.counters.get(GatewayCounter::RateLimited429), 0);
-    assert_eq!(h.counters.get(GatewayCounter::LocalRejects), 0, "{:?}", h.counters);
+    assert_eq!(
+        h.counters.get(GatewayCounter::LocalRejects),
+        0,
+        "{:?}",
+        h.counters
+    );
     assert_eq!(sim.orders_received().len() as u64, N);
     // Every intent ended as the venue decided: New, then Expired.
     let expired = h
@@ -70,7 +77,11 @@ fn ten_thousand_orders_draw_no_429_and_all_go_out() {
     assert_eq!(expired, N, "{:?}", h.counters);
     // 9000 × 80 % = 7200 per 10 s: 10,000 orders cannot all fit one window,
     // so the limiter must have held sends back at least once.
-    assert!(h.counters.get(GatewayCounter::ThrottledWaits) >= 1, "{:?}", h.counters);
+    assert!(
+        h.counters.get(GatewayCounter::ThrottledWaits) >= 1,
+        "{:?}",
+        h.counters
+    );
     eprintln!("burst: {:?} {stats:?}", h.counters);
     h.close();
     sim.stop();

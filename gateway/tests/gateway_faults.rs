@@ -4,6 +4,8 @@
 //! rejections (wrong secret, unknown key), clock skew, duplicate client
 //! order ids at the venue, and an Ed25519 session.
 
+#![allow(clippy::unwrap_used)]
+
 mod gateway_support;
 
 use std::time::{Duration, Instant};
@@ -44,7 +46,9 @@ fn socket_dropped_between_send_and_ack_resolves_to_exactly_one_live_order() {
         h.counters.get(GatewayCounter::Reconnects) >= 1
             && h.counters.get(GatewayCounter::Resyncs) >= 2
             && h.inv.agent().is_ready()
-            && h.reports_for(&id).iter().any(|r| r.status == OrderStatus::New)
+            && h.reports_for(&id)
+                .iter()
+                .any(|r| r.status == OrderStatus::New)
     });
     let took = sent.elapsed();
     // The bound: resolved within 2 s.
@@ -60,7 +64,10 @@ fn socket_dropped_between_send_and_ack_resolves_to_exactly_one_live_order() {
         1,
         "one New: {reps:?}"
     );
-    assert!(reps.iter().all(|r| r.status != OrderStatus::Rejected), "{reps:?}");
+    assert!(
+        reps.iter().all(|r| r.status != OrderStatus::Rejected),
+        "{reps:?}"
+    );
     assert_eq!(h.inv.agent().order_status(&id), Some(OrderStatus::New));
 
     // And it is the same live order: cancelling it works.
@@ -105,12 +112,20 @@ fn reconnect_resyncs_open_orders_and_a_restart_adopts_them() {
     let mut h2 = Harness::start_seq(gateway_config(&sim), seq_after);
     h2.ready();
     h2.run_until("adopted", Duration::from_secs(5), |h| {
-        h.reports_for(&b).iter().any(|r| r.status == OrderStatus::New)
-            && h.reports_for(&c).iter().any(|r| r.status == OrderStatus::New)
+        h.reports_for(&b)
+            .iter()
+            .any(|r| r.status == OrderStatus::New)
+            && h.reports_for(&c)
+                .iter()
+                .any(|r| r.status == OrderStatus::New)
     });
     assert!(h2.counters.get(GatewayCounter::OrdersAdopted) >= 2);
     assert_eq!(h2.inv.agent().order_status(&b), Some(OrderStatus::New));
-    assert_eq!(h2.inv.agent().order_status(&a), None, "cancelled before the restart");
+    assert_eq!(
+        h2.inv.agent().order_status(&a),
+        None,
+        "cancelled before the restart"
+    );
     h2.push(OrderCommand::cancel(h2.eth, b));
     assert_eq!(h2.wait_terminal(&b).status, OrderStatus::Canceled);
     h2.push(OrderCommand::cancel_all(h2.btc));
@@ -140,7 +155,12 @@ fn breaker_opens_after_five_failures_and_half_opens_with_one_probe() {
     for _ in 0..5 {
         let id = h.limit(h.btc, Side::Buy, TimeInForce::Gtc, "30000", "0.001");
         let end = h.wait_terminal(&id);
-        assert_eq!((end.status, end.reject_code), (OrderStatus::Rejected, -2013), "{:?}", h.reports_for(&id));
+        assert_eq!(
+            (end.status, end.reject_code),
+            (OrderStatus::Rejected, -2013),
+            "{:?}",
+            h.reports_for(&id)
+        );
         let reps = h.reports_for(&id);
         assert_eq!(reps[0].status, OrderStatus::Unknown, "{reps:?}");
         assert_eq!(reps[0].reject_code, -1007);
@@ -154,7 +174,10 @@ fn breaker_opens_after_five_failures_and_half_opens_with_one_probe() {
     // Open: refused locally, never sent.
     let refused = h.limit(h.btc, Side::Buy, TimeInForce::Gtc, "30000", "0.001");
     let r = h.wait_terminal(&refused);
-    assert_eq!((r.status, r.reject_code), (OrderStatus::Rejected, LocalReject::BreakerOpen.code()));
+    assert_eq!(
+        (r.status, r.reject_code),
+        (OrderStatus::Rejected, LocalReject::BreakerOpen.code())
+    );
     assert_eq!(received(&sim, &refused), 0);
 
     // After half_open_after: exactly one probe goes out; a second order
@@ -187,8 +210,15 @@ fn halt_refuses_new_orders_locally_and_still_sends_cancels() {
     h.halt.halt(HaltReason::Operator);
     let blocked = h.limit(h.btc, Side::Buy, TimeInForce::Gtc, "30000", "0.001");
     let r = h.wait_terminal(&blocked);
-    assert_eq!((r.status, r.reject_code), (OrderStatus::Rejected, LocalReject::Halted.code()));
-    assert_eq!(received(&sim, &blocked), 0, "a halted gateway sends no new order");
+    assert_eq!(
+        (r.status, r.reject_code),
+        (OrderStatus::Rejected, LocalReject::Halted.code())
+    );
+    assert_eq!(
+        received(&sim, &blocked),
+        0,
+        "a halted gateway sends no new order"
+    );
     h.push(OrderCommand::cancel(h.btc, live));
     assert_eq!(h.wait_terminal(&live).status, OrderStatus::Canceled);
     assert_eq!(h.counters.local(LocalReject::Halted), 1);
@@ -240,7 +270,11 @@ fn clock_skew_draws_invalid_timestamp() {
     assert!(h.inv.agent().server_time_offset_ms() < -100_000);
     let id = h.limit(h.btc, Side::Buy, TimeInForce::Gtc, "30000", "0.001");
     let r = h.wait_terminal(&id);
-    assert_eq!((r.status, r.reject_code), (OrderStatus::Rejected, -1021), "{r:?}");
+    assert_eq!(
+        (r.status, r.reject_code),
+        (OrderStatus::Rejected, -1021),
+        "{r:?}"
+    );
     assert_eq!(h.counters.venue(VenueCode::Timestamp), 1);
     h.close();
     sim.stop();
@@ -266,9 +300,18 @@ fn duplicate_client_order_id_at_the_venue_is_rejected() {
     let same = b.limit(b.btc, Side::Buy, TimeInForce::Gtc, "30000", "0.001");
     assert_eq!(same, id);
     let r = b.wait_terminal(&same);
-    assert_eq!((r.status, r.reject_code), (OrderStatus::Rejected, -2010), "{r:?}");
+    assert_eq!(
+        (r.status, r.reject_code),
+        (OrderStatus::Rejected, -2010),
+        "{r:?}"
+    );
     assert_eq!(b.counters.venue(VenueCode::NewOrderRejected), 1);
-    assert_eq!(b.reports_for(&id).len(), 1, "only its own reject: {:?}", b.reports);
+    assert_eq!(
+        b.reports_for(&id).len(),
+        1,
+        "only its own reject: {:?}",
+        b.reports
+    );
     // The first gateway's order is untouched and still cancellable.
     a.run_for(Duration::from_millis(20));
     assert_eq!(a.inv.agent().order_status(&id), Some(OrderStatus::New));
@@ -289,7 +332,10 @@ fn ed25519_session_logs_on_and_trades() {
         api_key: "ed-key".into(),
         secret: "unused-hmac-secret".into(),
         ed25519_public: Some(key.verifying_key().to_bytes()),
-        balances: vec![("USDT".into(), talon_core::num::Qty::parse("100000").unwrap())],
+        balances: vec![(
+            "USDT".into(),
+            talon_core::num::Qty::parse("100000").unwrap(),
+        )],
     }];
     let sim = sim(sc);
     let mut cfg = gateway_config(&sim);

@@ -9,6 +9,8 @@
 //! this thread while N marketable IOC orders go through place → ack → fill
 //! (→ exec reports). The simulator's threads are the venue: not counted.
 
+#![allow(clippy::unwrap_used)]
+
 mod gateway_support;
 
 use std::time::{Duration, Instant};
@@ -85,7 +87,11 @@ fn place_ack_fill_allocates_nothing_on_the_gateway_thread() {
     let fills = h.counters.get(GatewayCounter::Fills) - fills_before;
     let sent = h.counters.get(GatewayCounter::OrdersSent) - sent_before;
     assert_eq!(sent, N, "{:?}", h.counters);
-    assert!(fills >= N, "every order filled: {fills} fills, {:?}", h.counters);
+    assert!(
+        fills >= N,
+        "every order filled: {fills} fills, {:?}",
+        h.counters
+    );
     assert_eq!(h.counters.get(GatewayCounter::Reconnects), 0);
     assert_eq!(
         allocated, 0,

@@ -3,6 +3,8 @@
 //! session logon, and the venue's rejections surfacing as exec reports and
 //! counters.
 
+#![allow(clippy::unwrap_used)]
+
 mod gateway_support;
 
 use talon_core::event::{FeeAsset, OrderCommand, OrderStatus, Side, TimeInForce};
@@ -24,13 +26,22 @@ fn limit_gtc_rests_then_cancels_and_ioc_fills_with_fees() {
     assert!(ack.venue_order_id > 0);
     assert_eq!(ack.instrument, h.btc);
     assert_eq!(ack.side, Side::Buy);
-    assert_eq!(h.reports_for(&resting).len(), 1, "acked once: {:?}", h.reports_for(&resting));
+    assert_eq!(
+        h.reports_for(&resting).len(),
+        1,
+        "acked once: {:?}",
+        h.reports_for(&resting)
+    );
     assert_eq!(h.inv.agent().order_status(&resting), Some(OrderStatus::New));
 
     h.push(OrderCommand::cancel(h.btc, resting));
     let done = h.wait_terminal(&resting);
     assert_eq!(done.status, OrderStatus::Canceled);
-    assert_eq!(h.inv.agent().order_status(&resting), None, "terminal orders leave the table");
+    assert_eq!(
+        h.inv.agent().order_status(&resting),
+        None,
+        "terminal orders leave the table"
+    );
 
     // Marketable IOC buy: fills against the book, fee in the base asset.
     let (_, ask) = top(&sim, "BTCUSDT");
@@ -49,7 +60,10 @@ fn limit_gtc_rests_then_cancels_and_ioc_fills_with_fees() {
         assert_eq!(f.fee_asset, FeeAsset::Base, "a buy pays fees in BTC");
         assert!(f.last_price <= px);
     }
-    assert!(matches!(end.status, OrderStatus::Filled | OrderStatus::Expired));
+    assert!(matches!(
+        end.status,
+        OrderStatus::Filled | OrderStatus::Expired
+    ));
     if end.status == OrderStatus::Filled {
         assert_eq!(end.cum_qty, talon_core::num::Qty::parse("0.002").unwrap());
     }
@@ -69,13 +83,21 @@ fn venue_rejections_surface_as_reports_and_counters() {
     // Filter violation: price off the 0.01 tick.
     let off_tick = h.limit(h.btc, Side::Buy, TimeInForce::Gtc, "30000.001", "0.001");
     let r = h.wait_terminal(&off_tick);
-    assert_eq!((r.status, r.reject_code), (OrderStatus::Rejected, -1013), "{r:?}");
+    assert_eq!(
+        (r.status, r.reject_code),
+        (OrderStatus::Rejected, -1013),
+        "{r:?}"
+    );
     assert_eq!(h.counters.venue(VenueCode::Filter), 1);
 
     // Quantity below LOT_SIZE.minQty.
     let tiny = h.limit(h.btc, Side::Buy, TimeInForce::Gtc, "30000", "0.000001");
     let r = h.wait_terminal(&tiny);
-    assert_eq!((r.status, r.reject_code), (OrderStatus::Rejected, -1013), "{r:?}");
+    assert_eq!(
+        (r.status, r.reject_code),
+        (OrderStatus::Rejected, -1013),
+        "{r:?}"
+    );
 
     // Cancel of an order the venue does not know: -2011, reported.
     let ghost = h.next_id();
@@ -89,10 +111,18 @@ fn venue_rejections_surface_as_reports_and_counters() {
     assert_eq!(h.counters.venue(VenueCode::CancelRejected), 1);
 
     // The simulator's reject-with-code fault.
-    sim.reject_next_orders(1, -2010, "Account has insufficient balance for requested action.");
+    sim.reject_next_orders(
+        1,
+        -2010,
+        "Account has insufficient balance for requested action.",
+    );
     let faulted = h.limit(h.btc, Side::Buy, TimeInForce::Gtc, "30000", "0.001");
     let r = h.wait_terminal(&faulted);
-    assert_eq!((r.status, r.reject_code), (OrderStatus::Rejected, -2010), "{r:?}");
+    assert_eq!(
+        (r.status, r.reject_code),
+        (OrderStatus::Rejected, -2010),
+        "{r:?}"
+    );
     assert_eq!(h.counters.venue(VenueCode::NewOrderRejected), 1);
 
     // Business rejects never trip the breaker; nothing was refused locally.
@@ -112,9 +142,11 @@ fn venue_rejections_surface_as_reports_and_counters() {
         talon_core::num::Qty::parse("0.001").unwrap(),
         dup,
     ));
-    h.run_until("local duplicate reject", std::time::Duration::from_secs(5), |h| {
-        h.counters.local(LocalReject::InvalidOrder) == 1
-    });
+    h.run_until(
+        "local duplicate reject",
+        std::time::Duration::from_secs(5),
+        |h| h.counters.local(LocalReject::InvalidOrder) == 1,
+    );
     let sent: usize = sim
         .orders_received()
         .iter()

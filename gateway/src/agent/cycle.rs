@@ -306,7 +306,9 @@ impl<C: NanoClock> Core<C> {
     /// A cancel the gateway cannot send: reported as a cancel reject.
     fn reject_cancel_local(&mut self, cmd: &OrderCommand, why: LocalReject, now: Nanos) {
         self.counters.increment(GatewayCounter::CancelRejects);
-        let status = self.t_status(&cmd.client_order_id).unwrap_or(OrderStatus::Rejected);
+        let status = self
+            .t_status(&cmd.client_order_id)
+            .unwrap_or(OrderStatus::Rejected);
         let r = self.local_report(
             cmd.instrument,
             cmd.side,
@@ -330,7 +332,9 @@ impl<C: NanoClock> Core<C> {
     }
 
     fn slot_of_symbol(&self, symbol: &[u8]) -> Option<usize> {
-        self.slots.iter().position(|s| s.symbol.as_bytes() == symbol)
+        self.slots
+            .iter()
+            .position(|s| s.symbol.as_bytes() == symbol)
     }
 
     // ------------------------------------------------------------------
@@ -338,7 +342,15 @@ impl<C: NanoClock> Core<C> {
     // ------------------------------------------------------------------
 
     /// Records a sent request under `id` (the id was checked free).
-    fn record(&mut self, id: u64, kind: ReqKind, coid: ClientOrderId, instrument: InstrumentId, now: Nanos, unix: Nanos) {
+    fn record(
+        &mut self,
+        id: u64,
+        kind: ReqKind,
+        coid: ClientOrderId,
+        instrument: InstrumentId,
+        now: Nanos,
+        unix: Nanos,
+    ) {
         let _ = self.pending.insert(Pending {
             id,
             kind,
@@ -428,29 +440,42 @@ impl<C: NanoClock> Core<C> {
                     self.phase = Phase::Subscribe;
                     return 1;
                 }
-                self.send_with(ws, ReqKind::Logon, none, no_inst, now, |e, ws, c| match c.signer {
-                    Signer::Ed25519(k) => write(e.session_logon(c.id, c.api_key, k, c.ts, c.rw), ws),
-                    Signer::Hmac(_) => Err(EncodeError::BufferTooSmall),
+                self.send_with(ws, ReqKind::Logon, none, no_inst, now, |e, ws, c| {
+                    match c.signer {
+                        Signer::Ed25519(k) => {
+                            write(e.session_logon(c.id, c.api_key, k, c.ts, c.rw), ws)
+                        }
+                        Signer::Hmac(_) => Err(EncodeError::BufferTooSmall),
+                    }
                 })
             }
-            Phase::Subscribe => {
-                self.send_with(ws, ReqKind::Subscribe, none, no_inst, now, |e, ws, c| match c.signer {
+            Phase::Subscribe => self.send_with(
+                ws,
+                ReqKind::Subscribe,
+                none,
+                no_inst,
+                now,
+                |e, ws, c| match c.signer {
                     Signer::Ed25519(_) => write(e.user_data_subscribe(c.id), ws),
                     Signer::Hmac(k) => write(
                         e.user_data_subscribe_signature(c.id, c.api_key, k, c.ts, c.rw),
                         ws,
                     ),
-                })
-            }
+                },
+            ),
             Phase::OpenOrders => {
                 // One openOrders.status per symbol, all in flight at once.
                 self.open_left = self.slots.len();
                 for i in 0..self.slots.len() {
                     let inst = self.slots[i].id;
                     self.limiter_query(OPEN_ORDERS_WEIGHT, now);
-                    let r = self.send_with(ws, ReqKind::OpenOrders(i), none, inst, now, |e, ws, c| {
-                        write(e.open_orders_status(c.id, Some(c.symbol), c.ts, c.rw, c.auth), ws)
-                    });
+                    let r =
+                        self.send_with(ws, ReqKind::OpenOrders(i), none, inst, now, |e, ws, c| {
+                            write(
+                                e.open_orders_status(c.id, Some(c.symbol), c.ts, c.rw, c.auth),
+                                ws,
+                            )
+                        });
                     if r.is_err() {
                         self.reconnect_requested = true;
                         return 1;
@@ -515,9 +540,15 @@ impl<C: NanoClock> Core<C> {
             let coid = cmd.client_order_id;
             let r = self.send_with(ws, kind, coid, cmd.instrument, now, |e, ws, c| {
                 if kind == ReqKind::CancelAll {
-                    write(e.open_orders_cancel_all(c.id, c.symbol, c.ts, c.rw, c.auth), ws)
+                    write(
+                        e.open_orders_cancel_all(c.id, c.symbol, c.ts, c.rw, c.auth),
+                        ws,
+                    )
                 } else {
-                    write(e.order_cancel(c.id, c.symbol, &coid, c.ts, c.rw, c.auth), ws)
+                    write(
+                        e.order_cancel(c.id, c.symbol, &coid, c.ts, c.rw, c.auth),
+                        ws,
+                    )
                 }
             });
             match r {
@@ -537,12 +568,19 @@ impl<C: NanoClock> Core<C> {
         }
         // Status queries.
         while let Some((inst, coid)) = self.queries.front().copied() {
-            if self.limiter.try_acquire(RequestKind::Query(STATUS_WEIGHT), now).is_err() {
+            if self
+                .limiter
+                .try_acquire(RequestKind::Query(STATUS_WEIGHT), now)
+                .is_err()
+            {
                 self.note_throttled();
                 return work;
             }
             let r = self.send_with(ws, ReqKind::Status, coid, inst, now, |e, ws, c| {
-                write(e.order_status(c.id, c.symbol, &coid, c.ts, c.rw, c.auth), ws)
+                write(
+                    e.order_status(c.id, c.symbol, &coid, c.ts, c.rw, c.auth),
+                    ws,
+                )
             });
             match r {
                 Ok(()) => {
@@ -563,7 +601,11 @@ impl<C: NanoClock> Core<C> {
                 self.reject_queued_new(LocalReject::Halted, now);
                 return work + 1;
             }
-            if self.limiter.try_acquire(RequestKind::NewOrder, now).is_err() {
+            if self
+                .limiter
+                .try_acquire(RequestKind::NewOrder, now)
+                .is_err()
+            {
                 self.note_throttled();
                 return work;
             }
@@ -669,8 +711,10 @@ impl<C: NanoClock> Core<C> {
     fn mirror_breaker(&mut self) {
         let opens = self.breaker.counters().opens;
         if opens > self.breaker_opens_seen {
-            self.counters
-                .add(GatewayCounter::BreakerOpens, opens - self.breaker_opens_seen);
+            self.counters.add(
+                GatewayCounter::BreakerOpens,
+                opens - self.breaker_opens_seen,
+            );
             self.breaker_opens_seen = opens;
         }
     }
@@ -746,7 +790,10 @@ impl<C: NanoClock> Core<C> {
     }
 
     fn on_exchange_info(&mut self, r: &Response<'_>) {
-        let Some(limits) = r.result.and_then(|res| decode_exchange_rate_limits(res).ok()) else {
+        let Some(limits) = r
+            .result
+            .and_then(|res| decode_exchange_rate_limits(res).ok())
+        else {
             return self.sync_failed(r);
         };
         // Per connection (cold): rebuilt only when the venue's limits
@@ -812,7 +859,9 @@ impl<C: NanoClock> Core<C> {
                 self.breaker_failure(now);
                 self.counters.venue_code(bucket);
                 if self.t_apply(&id, OrderEvent::AckTimeout).is_ok() {
-                    let (inst, side) = self.t_instrument_side(&id).unwrap_or((p.instrument, Side::Buy));
+                    let (inst, side) = self
+                        .t_instrument_side(&id)
+                        .unwrap_or((p.instrument, Side::Buy));
                     let rep = self.local_report(inst, side, id, OrderStatus::Unknown, e.code, recv);
                     self.emit(rep);
                     let _ = self.queries.push((inst, id));
@@ -825,11 +874,14 @@ impl<C: NanoClock> Core<C> {
             }
             self.counters.increment(GatewayCounter::VenueRejects);
             self.counters.venue_code(bucket);
-            let (inst, side) = self.t_instrument_side(&id).unwrap_or((p.instrument, Side::Buy));
+            let (inst, side) = self
+                .t_instrument_side(&id)
+                .unwrap_or((p.instrument, Side::Buy));
             match self.t_apply(&id, OrderEvent::Rejected) {
                 Ok(_) => {
                     self.t_remove(&id);
-                    let rep = self.local_report(inst, side, id, OrderStatus::Rejected, e.code, recv);
+                    let rep =
+                        self.local_report(inst, side, id, OrderStatus::Rejected, e.code, recv);
                     self.emit(rep);
                 }
                 Err(_) => self.counters.increment(GatewayCounter::IllegalTransitions),
@@ -843,11 +895,15 @@ impl<C: NanoClock> Core<C> {
             return;
         };
         // The ack: New, unless the user-data stream got there first.
-        if matches!(self.t_status(&id), Some(OrderStatus::PendingNew | OrderStatus::Unknown))
-            && self.t_apply(&id, OrderEvent::Acked).is_ok()
+        if matches!(
+            self.t_status(&id),
+            Some(OrderStatus::PendingNew | OrderStatus::Unknown)
+        ) && self.t_apply(&id, OrderEvent::Acked).is_ok()
         {
             self.counters.increment(GatewayCounter::Acks);
-            let (inst, side) = self.t_instrument_side(&id).unwrap_or((p.instrument, Side::Buy));
+            let (inst, side) = self
+                .t_instrument_side(&id)
+                .unwrap_or((p.instrument, Side::Buy));
             let mut rep = self.local_report(inst, side, id, OrderStatus::New, 0, recv);
             rep.venue_order_id = o.order_id;
             rep.venue_time_ms = o.time_ms.unwrap_or(0);
@@ -869,7 +925,9 @@ impl<C: NanoClock> Core<C> {
             } else {
                 OrderCommand::cancel(p.instrument, p.client_order_id)
             };
-            cmd.side = self.t_instrument_side(&p.client_order_id).map_or(Side::Buy, |x| x.1);
+            cmd.side = self
+                .t_instrument_side(&p.client_order_id)
+                .map_or(Side::Buy, |x| x.1);
             let _ = self.cancel_q.push_front(cmd);
             return;
         }
@@ -897,12 +955,18 @@ impl<C: NanoClock> Core<C> {
         if let Some(e) = r.error {
             if e.code == -2013 {
                 // The order never reached the venue.
-                if matches!(self.t_status(&id), Some(OrderStatus::PendingNew | OrderStatus::Unknown)) {
-                    let (inst, side) = self.t_instrument_side(&id).unwrap_or((p.instrument, Side::Buy));
+                if matches!(
+                    self.t_status(&id),
+                    Some(OrderStatus::PendingNew | OrderStatus::Unknown)
+                ) {
+                    let (inst, side) = self
+                        .t_instrument_side(&id)
+                        .unwrap_or((p.instrument, Side::Buy));
                     if self.t_apply(&id, OrderEvent::Rejected).is_ok() {
                         self.t_remove(&id);
                         self.counters.increment(GatewayCounter::OrdersNeverPlaced);
-                        let rep = self.local_report(inst, side, id, OrderStatus::Rejected, -2013, recv);
+                        let rep =
+                            self.local_report(inst, side, id, OrderStatus::Rejected, -2013, recv);
                         self.emit(rep);
                     }
                 }
@@ -925,9 +989,17 @@ impl<C: NanoClock> Core<C> {
     /// list): adopt its state, report any cumulative quantity increase.
     /// With `insert_unknown`, an open order the table does not hold (placed
     /// by an earlier session) is adopted into it.
-    fn adopt(&mut self, o: &OrderResult<'_>, instrument: InstrumentId, insert_unknown: bool, recv: Nanos) {
+    fn adopt(
+        &mut self,
+        o: &OrderResult<'_>,
+        instrument: InstrumentId,
+        insert_unknown: bool,
+        recv: Nanos,
+    ) {
         let id = o.order_client_id();
-        let Some(status) = o.order_status() else { return };
+        let Some(status) = o.order_status() else {
+            return;
+        };
         let executed = o.executed_qty.unwrap_or(Qty::ZERO);
         if self.t_status(&id).is_none() {
             if !insert_unknown || status.is_terminal() {
@@ -937,7 +1009,8 @@ impl<C: NanoClock> Core<C> {
             let mut cmd = OrderCommand::new_order(
                 instrument,
                 side,
-                o.talon_order_type().unwrap_or(talon_core::event::OrderType::Limit),
+                o.talon_order_type()
+                    .unwrap_or(talon_core::event::OrderType::Limit),
                 talon_core::event::TimeInForce::Gtc,
                 o.price.unwrap_or(Price::ZERO),
                 o.orig_qty.unwrap_or(Qty::ZERO),
@@ -967,7 +1040,9 @@ impl<C: NanoClock> Core<C> {
             return;
         }
         self.t_set_cum(&id, executed, o.order_id);
-        let (inst, side) = self.t_instrument_side(&id).unwrap_or((instrument, Side::Buy));
+        let (inst, side) = self
+            .t_instrument_side(&id)
+            .unwrap_or((instrument, Side::Buy));
         let mut rep = self.local_report(inst, side, id, new_status, 0, recv);
         rep.venue_order_id = o.order_id;
         rep.cum_qty = executed;
@@ -1020,7 +1095,8 @@ impl<C: NanoClock> Core<C> {
         let status = match self.table.on_report(&rep) {
             Ok(ReportOutcome::Applied(st)) => st,
             Ok(ReportOutcome::DuplicateTrade) => {
-                self.counters.increment(GatewayCounter::DuplicateTradesDropped);
+                self.counters
+                    .increment(GatewayCounter::DuplicateTradesDropped);
                 return;
             }
             Err(TableError::NotFound) => {
@@ -1085,7 +1161,9 @@ impl<C: NanoClock> Core<C> {
 
     /// Gives up requests that got no answer in time.
     pub(crate) fn check_request_timeouts(&mut self, now: Nanos) -> usize {
-        if now.saturating_elapsed_since(self.last_scan) < SCAN_INTERVAL_NS || self.pending.live() == 0 {
+        if now.saturating_elapsed_since(self.last_scan) < SCAN_INTERVAL_NS
+            || self.pending.live() == 0
+        {
             return 0;
         }
         self.last_scan = now;
@@ -1190,7 +1268,10 @@ fn avg_price(cum_quote: Qty, executed: Qty) -> Price {
 // The order table, through the few operations the agent needs.
 // ----------------------------------------------------------------------
 
-fn t_for_each_open(table: &OrderTable, mut f: impl FnMut(ClientOrderId, InstrumentId, OrderStatus)) {
+fn t_for_each_open(
+    table: &OrderTable,
+    mut f: impl FnMut(ClientOrderId, InstrumentId, OrderStatus),
+) {
     for o in table.open_orders() {
         f(o.client_order_id, o.instrument, o.status);
     }

@@ -85,8 +85,8 @@ use talon_feed::ws::{WsClient, WsConfig, WsState, WsTarget};
 
 use self::cycle::{Core, Settings, Signer, Slot};
 use self::outbound::{FixedQueue, PendingTable};
-pub use self::session::SessionState;
 use self::session::Phase;
+pub use self::session::SessionState;
 use crate::breaker::{BreakerState, CircuitBreaker};
 use crate::config::{AuthSecret, GatewayConfig};
 use crate::counters::{GatewayCounter, GatewayCounters};
@@ -244,8 +244,17 @@ impl<C: NanoClock + Clone + Send> GatewayAgent<C> {
             cancel_q: FixedQueue::new(cfg.cancel_queue_capacity, OrderCommand::ZERO),
             new_q: FixedQueue::new(cfg.new_queue_capacity, OrderCommand::ZERO),
             stash: None,
-            deadlines: FixedQueue::new(cfg.order_table_capacity, (Nanos::ZERO, ClientOrderId::EMPTY)),
-            queries: FixedQueue::new(cfg.order_table_capacity, (talon_core::instrument::InstrumentId(0), ClientOrderId::EMPTY)),
+            deadlines: FixedQueue::new(
+                cfg.order_table_capacity,
+                (Nanos::ZERO, ClientOrderId::EMPTY),
+            ),
+            queries: FixedQueue::new(
+                cfg.order_table_capacity,
+                (
+                    talon_core::instrument::InstrumentId(0),
+                    ClientOrderId::EMPTY,
+                ),
+            ),
             orders,
             exec,
             overflow: FixedQueue::new(overflow, ExecReport::ZERO),
@@ -329,7 +338,9 @@ impl<C: NanoClock + Clone + Send> GatewayAgent<C> {
     /// tight external sample overrides the session's own until it ages out
     /// (tests use it to skew the clock and draw `-1021`).
     pub fn add_time_sample(&mut self, local_send: Nanos, local_recv: Nanos, server_ms: u64) {
-        self.core.server_time.on_sample(local_send, local_recv, server_ms);
+        self.core
+            .server_time
+            .on_sample(local_send, local_recv, server_ms);
     }
 
     /// Exec reports held because the exec ring was full.

@@ -97,7 +97,12 @@ mod tests {
     #[test]
     fn phases_map_to_public_states() {
         assert_eq!(Phase::Down.state(), SessionState::Disconnected);
-        for p in [Phase::Time, Phase::ExchangeInfo, Phase::Logon, Phase::Subscribe] {
+        for p in [
+            Phase::Time,
+            Phase::ExchangeInfo,
+            Phase::Logon,
+            Phase::Subscribe,
+        ] {
             assert_eq!(p.state(), SessionState::Syncing);
         }
         assert_eq!(Phase::OpenOrders.state(), SessionState::Resyncing);
