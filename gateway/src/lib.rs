@@ -34,4 +34,7 @@ pub mod counters;
 pub mod error;
 pub mod order_state;
 pub mod rate_limit;
+pub mod request;
 pub mod response;
+pub mod server_time;
+pub mod sign;

@@ -12,6 +12,156 @@ use std::time::Duration;
 use talon_core::num::{Notional, Price, Qty};
 
 use crate::SimError;
+use crate::exchange::{AccountSpec, FeeSchedule};
+
+/// API key of the demo account used when no account is configured.
+pub const DEMO_API_KEY: &str = "talon-demo-key";
+/// HMAC secret of the demo account.
+pub const DEMO_SECRET: &str = "talon-demo-secret";
+
+/// The demo account (`talon-demo-key` / `talon-demo-secret`, 100000 USDT,
+/// 10 BTC, 100 ETH): what the simulator serves when no `--account` is
+/// given, so `talon run` works against it with no configuration.
+pub fn demo_account() -> AccountSpec {
+    AccountSpec {
+        api_key: DEMO_API_KEY.to_string(),
+        secret: DEMO_SECRET.to_string(),
+        ed25519_public: None,
+        balances: vec![
+            ("USDT".to_string(), Qty::from_raw(100_000 * 100_000_000)),
+            ("BTC".to_string(), Qty::from_raw(10 * 100_000_000)),
+            ("ETH".to_string(), Qty::from_raw(100 * 100_000_000)),
+        ],
+    }
+}
+
+/// Parses `ASSET=AMOUNT,ASSET=AMOUNT` (amounts as decimals, ≤ 8 places).
+pub fn parse_balances(s: &str) -> Result<Vec<(String, Qty)>, SimError> {
+    s.split(',')
+        .filter(|p| !p.trim().is_empty())
+        .map(|p| {
+            let (a, v) = p
+                .split_once('=')
+                .ok_or_else(|| SimError::Config(format!("balance {p:?}: expected ASSET=AMOUNT")))?;
+            let asset = a.trim().to_ascii_uppercase();
+            if asset.is_empty() || !asset.bytes().all(|b| b.is_ascii_alphanumeric()) {
+                return Err(SimError::Config(format!("balance {p:?}: bad asset")));
+            }
+            let q = Qty::parse(v.trim())
+                .map_err(|e| SimError::Config(format!("balance {p:?}: {e}")))?;
+            Ok((asset, q))
+        })
+        .collect()
+}
+
+/// Parses `--account API_KEY:SECRET[:ASSET=AMOUNT,...]`.
+pub fn parse_account(s: &str) -> Result<AccountSpec, SimError> {
+    let mut it = s.splitn(3, ':');
+    let key = it.next().unwrap_or("").trim();
+    let secret = it.next().unwrap_or("").trim();
+    if key.is_empty() || secret.is_empty() {
+        return Err(SimError::Config(format!(
+            "account {s:?}: expected API_KEY:SECRET[:ASSET=AMOUNT,...]"
+        )));
+    }
+    let balances = match it.next() {
+        Some(b) => parse_balances(b)?,
+        None => Vec::new(),
+    };
+    Ok(AccountSpec {
+        api_key: key.to_string(),
+        secret: secret.to_string(),
+        ed25519_public: None,
+        balances,
+    })
+}
+
+/// The 32-byte Ed25519 public key in a PEM `PUBLIC KEY` (SPKI) text.
+pub fn ed25519_public_from_pem(pem: &str) -> Result<[u8; 32], SimError> {
+    use ed25519_dalek::pkcs8::DecodePublicKey;
+    ed25519_dalek::VerifyingKey::from_public_key_pem(pem.trim())
+        .map(|k| k.to_bytes())
+        .map_err(|e| SimError::Config(format!("Ed25519 public key: {e}")))
+}
+
+/// Parses `--ed25519-account API_KEY:PUBLIC_KEY_PEM_FILE[:ASSET=AMOUNT,...]`
+/// (reads the file). Such an account has no HMAC secret: its requests are
+/// signed with Ed25519 (base64), and it may `session.logon`.
+pub fn parse_ed25519_account(s: &str) -> Result<AccountSpec, SimError> {
+    let mut it = s.splitn(3, ':');
+    let key = it.next().unwrap_or("").trim();
+    let file = it.next().unwrap_or("").trim();
+    if key.is_empty() || file.is_empty() {
+        return Err(SimError::Config(format!(
+            "ed25519 account {s:?}: expected API_KEY:PUBLIC_KEY_PEM_FILE[:ASSET=AMOUNT,...]"
+        )));
+    }
+    let pem = std::fs::read_to_string(file)
+        .map_err(|e| SimError::Config(format!("ed25519 account key file {file}: {e}")))?;
+    let balances = match it.next() {
+        Some(b) => parse_balances(b)?,
+        None => Vec::new(),
+    };
+    Ok(AccountSpec {
+        api_key: key.to_string(),
+        secret: String::new(),
+        ed25519_public: Some(ed25519_public_from_pem(&pem)?),
+        balances,
+    })
+}
+
+/// The venue's rate limits as the simulator enforces them (defaults = the
+/// venue's published values for Spot). Windows are aligned to clock
+/// boundaries like the venue's: the minute, 10-second and UTC-day windows
+/// reset at :00.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RateLimitConfig {
+    /// REQUEST_WEIGHT per 1 MINUTE, counted per "IP" (the whole simulator).
+    pub weight_per_minute: u64,
+    /// ORDERS per 10 SECOND per account (unfilled order count).
+    pub orders_per_10s: u64,
+    /// ORDERS per 1 DAY per account.
+    pub orders_per_day: u64,
+    /// After this many 429s without a request getting through in between,
+    /// the "IP" is banned (418). The venue does not publish its threshold.
+    pub ban_after_429s: u32,
+    /// Length of a ban (the venue: 2 minutes to 3 days).
+    pub ban_duration: Duration,
+}
+
+impl Default for RateLimitConfig {
+    fn default() -> Self {
+        RateLimitConfig {
+            weight_per_minute: 6000,
+            orders_per_10s: 100,
+            orders_per_day: 200_000,
+            ban_after_429s: 50,
+            ban_duration: Duration::from_secs(120),
+        }
+    }
+}
+
+/// Order-side fault injection (start flags; changeable at run time through
+/// [`crate::SimHandle`]). Counters count accepted orders (an `order.place` /
+/// `POST /api/v3/order` the exchange took), over the simulator's life.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct OrderFaults {
+    /// Drop the connection (no reply, no close frame) after accepting every
+    /// Nth order.
+    pub drop_after_accept_every: Option<u64>,
+    /// Drop the connection after accepting each of the next N orders.
+    pub drop_after_accept_next: u64,
+    /// Delay every order reply (`order.place`, `order.cancel`, REST order
+    /// endpoints) by this long after the exchange processed the order.
+    pub ack_delay: Duration,
+    /// Reject the next N orders (before the exchange sees them) with
+    /// `reject_code` / `reject_msg`.
+    pub reject_next: u64,
+    /// Code of the injected rejections (e.g. -1007, -2010).
+    pub reject_code: i32,
+    /// Message of the injected rejections.
+    pub reject_msg: String,
+}
 
 /// What the simulator does with a client's `permessage-deflate` offer.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
@@ -236,6 +386,14 @@ pub struct SimConfig {
     pub faults: FaultConfig,
     /// permessage-deflate policy.
     pub deflate: DeflateMode,
+    /// Trading accounts (order side). Default: [`demo_account`].
+    pub accounts: Vec<AccountSpec>,
+    /// Maker/taker commission rates.
+    pub fees: FeeSchedule,
+    /// Rate limits enforced on REST and the WebSocket API.
+    pub rate_limits: RateLimitConfig,
+    /// Order-side fault injection at start.
+    pub order_faults: OrderFaults,
 }
 
 impl Default for SimConfig {
@@ -261,6 +419,13 @@ impl Default for SimConfig {
             start_paused: false,
             faults: FaultConfig::default(),
             deflate: DeflateMode::Reject,
+            accounts: vec![demo_account()],
+            fees: FeeSchedule {
+                maker: Qty::from_raw(100_000),
+                taker: Qty::from_raw(100_000),
+            },
+            rate_limits: RateLimitConfig::default(),
+            order_faults: OrderFaults::default(),
         }
     }
 }
@@ -294,6 +459,21 @@ impl SimConfig {
             || self.faults.malformed_every == Some(0)
             || self.faults.stall_every == Some(0)
         {
+            return Err(SimError::Config("fault periods must be ≥ 1".into()));
+        }
+        if self.accounts.is_empty() {
+            return Err(SimError::Config("no accounts".into()));
+        }
+        for (i, a) in self.accounts.iter().enumerate() {
+            if self.accounts[..i].iter().any(|b| b.api_key == a.api_key) {
+                return Err(SimError::Config(format!("duplicate API key {}", a.api_key)));
+            }
+        }
+        let r = &self.rate_limits;
+        if r.weight_per_minute == 0 || r.orders_per_10s == 0 || r.orders_per_day == 0 {
+            return Err(SimError::Config("rate limits must be ≥ 1".into()));
+        }
+        if self.order_faults.drop_after_accept_every == Some(0) {
             return Err(SimError::Config("fault periods must be ≥ 1".into()));
         }
         Ok(())
@@ -381,6 +561,58 @@ pub struct SimArgs {
     /// permessage-deflate: reject (never negotiate) or accept (compress frames).
     #[arg(long, value_enum, default_value_t = DeflateMode::Reject)]
     pub deflate: DeflateMode,
+    /// Trading account `API_KEY:SECRET[:ASSET=AMOUNT,...]` (repeatable). With
+    /// none (and no --ed25519-account) the demo account `talon-demo-key` /
+    /// `talon-demo-secret` with 100000 USDT, 10 BTC, 100 ETH is served.
+    #[arg(long = "account", value_name = "KEY:SECRET[:BALANCES]")]
+    pub accounts: Vec<String>,
+    /// Ed25519 account `API_KEY:PUBLIC_KEY_PEM_FILE[:ASSET=AMOUNT,...]`
+    /// (repeatable): signs with Ed25519, may `session.logon`.
+    #[arg(long = "ed25519-account", value_name = "KEY:PEM_FILE[:BALANCES]")]
+    pub ed25519_accounts: Vec<String>,
+    /// Maker commission rate as a fraction (venue default 0.001 = 0.1 %).
+    #[arg(long, default_value = "0.001")]
+    pub maker_fee: String,
+    /// Taker commission rate as a fraction.
+    #[arg(long, default_value = "0.001")]
+    pub taker_fee: String,
+    /// REQUEST_WEIGHT limit per minute (whole simulator, like one IP).
+    #[arg(long, default_value_t = 6000)]
+    pub weight_per_minute: u64,
+    /// ORDERS limit per 10 seconds per account (unfilled order count).
+    #[arg(long, default_value_t = 100)]
+    pub orders_per_10s: u64,
+    /// ORDERS limit per day per account.
+    #[arg(long, default_value_t = 200_000)]
+    pub orders_per_day: u64,
+    /// Ban (418) after this many 429s with no request getting through.
+    #[arg(long, default_value_t = 50)]
+    pub ban_after_429s: u32,
+    /// Ban length in seconds.
+    #[arg(long, default_value_t = 120)]
+    pub ban_secs: u64,
+    /// Order fault: drop the connection without replying after accepting every Nth order.
+    #[arg(long, value_name = "N")]
+    pub fault_drop_after_accept_every: Option<u64>,
+    /// Order fault: drop the connection without replying after accepting each of the next N orders.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub fault_drop_after_accept_next: u64,
+    /// Order fault: delay order replies by this many ms.
+    #[arg(long, value_name = "MS", default_value_t = 0)]
+    pub fault_ack_delay_ms: u64,
+    /// Order fault: reject the next N orders with --fault-reject-code/-msg.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub fault_reject_next: u64,
+    /// Order fault: code of injected rejections.
+    #[arg(long, value_name = "CODE", default_value_t = -1007, allow_hyphen_values = true)]
+    pub fault_reject_code: i32,
+    /// Order fault: message of injected rejections.
+    #[arg(
+        long,
+        value_name = "MSG",
+        default_value = "Timeout waiting for response from backend server. Send status unknown; execution status unknown."
+    )]
+    pub fault_reject_msg: String,
 }
 
 impl SimArgs {
@@ -420,10 +652,54 @@ impl SimArgs {
                 stall_every: self.stall_every,
             },
             deflate: self.deflate,
+            accounts: self.resolve_accounts()?,
+            fees: FeeSchedule {
+                maker: parse_fee(&self.maker_fee)?,
+                taker: parse_fee(&self.taker_fee)?,
+            },
+            rate_limits: RateLimitConfig {
+                weight_per_minute: self.weight_per_minute,
+                orders_per_10s: self.orders_per_10s,
+                orders_per_day: self.orders_per_day,
+                ban_after_429s: self.ban_after_429s,
+                ban_duration: Duration::from_secs(self.ban_secs),
+            },
+            order_faults: OrderFaults {
+                drop_after_accept_every: self.fault_drop_after_accept_every,
+                drop_after_accept_next: self.fault_drop_after_accept_next,
+                ack_delay: Duration::from_millis(self.fault_ack_delay_ms),
+                reject_next: self.fault_reject_next,
+                reject_code: self.fault_reject_code,
+                reject_msg: self.fault_reject_msg.clone(),
+            },
         };
         cfg.validate()?;
         Ok(cfg)
     }
+}
+
+impl SimArgs {
+    fn resolve_accounts(&self) -> Result<Vec<AccountSpec>, SimError> {
+        let mut out = Vec::new();
+        for a in &self.accounts {
+            out.push(parse_account(a)?);
+        }
+        for a in &self.ed25519_accounts {
+            out.push(parse_ed25519_account(a)?);
+        }
+        if out.is_empty() {
+            out.push(demo_account());
+        }
+        Ok(out)
+    }
+}
+
+fn parse_fee(s: &str) -> Result<Qty, SimError> {
+    let q = Qty::parse(s.trim()).map_err(|e| SimError::Config(format!("fee {s:?}: {e}")))?;
+    if q.raw() > 100_000_000 {
+        return Err(SimError::Config(format!("fee {s:?} above 1")));
+    }
+    Ok(q)
 }
 
 #[cfg(test)]
@@ -468,6 +744,86 @@ mod tests {
         assert_eq!(cfg.faults.gap_every, Some(10));
         assert_eq!(cfg.deflate, DeflateMode::Accept);
         assert_eq!(cfg.faults.malformed_kind, MalformedKind::Garbage);
+    }
+
+    #[test]
+    fn accounts_fees_limits_and_order_faults_from_flags() {
+        let dir = tempfile::tempdir().unwrap();
+        let pem = dir.path().join("ed.pem");
+        std::fs::write(
+            &pem,
+            "-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VwAyEAGUIKv9dSpWXBViXp2m6vAIb8QMFJYBgyFEQsFJlqgA0=\n-----END PUBLIC KEY-----\n",
+        )
+        .unwrap();
+        let ed = format!("ed-key:{}:BTC=1", pem.display());
+        let cli = Cli::parse_from([
+            "x",
+            "--account",
+            "k1:s1:USDT=1000.5,btc=0.00000001",
+            "--account",
+            "k2:s2",
+            "--ed25519-account",
+            ed.as_str(),
+            "--maker-fee",
+            "0.0002",
+            "--taker-fee",
+            "0.0004",
+            "--weight-per-minute",
+            "1200",
+            "--ban-secs",
+            "3",
+            "--fault-drop-after-accept-every",
+            "5",
+            "--fault-ack-delay-ms",
+            "20",
+            "--fault-reject-next",
+            "2",
+            "--fault-reject-code",
+            "-2010",
+            "--fault-reject-msg",
+            "no",
+        ]);
+        let cfg = cli.sim.to_config().unwrap();
+        assert_eq!(cfg.accounts.len(), 3);
+        assert_eq!(cfg.accounts[0].api_key, "k1");
+        assert_eq!(cfg.accounts[0].secret, "s1");
+        assert_eq!(
+            cfg.accounts[0].balances,
+            vec![
+                ("USDT".to_string(), Qty::from_raw(100_050_000_000)),
+                ("BTC".to_string(), Qty::from_raw(1)),
+            ]
+        );
+        assert!(cfg.accounts[1].balances.is_empty());
+        assert_eq!(cfg.accounts[2].secret, "");
+        assert!(cfg.accounts[2].ed25519_public.is_some());
+        assert_eq!(cfg.fees.maker, Qty::from_raw(20_000));
+        assert_eq!(cfg.fees.taker, Qty::from_raw(40_000));
+        assert_eq!(cfg.rate_limits.weight_per_minute, 1200);
+        assert_eq!(cfg.rate_limits.ban_duration, Duration::from_secs(3));
+        assert_eq!(cfg.order_faults.drop_after_accept_every, Some(5));
+        assert_eq!(cfg.order_faults.ack_delay, Duration::from_millis(20));
+        assert_eq!(cfg.order_faults.reject_next, 2);
+        assert_eq!(cfg.order_faults.reject_code, -2010);
+        assert_eq!(cfg.order_faults.reject_msg, "no");
+
+        for bad in [
+            "nokey",
+            ":s",
+            "k:s:USDT",
+            "k:s:USDT=-1",
+            "k:s:US-DT=1",
+            "k:s:BTC=0.000000001",
+        ] {
+            assert!(parse_account(bad).is_err(), "{bad}");
+        }
+        assert!(parse_ed25519_account("k:/no/such/file.pem").is_err());
+        let cli = Cli::parse_from(["x", "--account", "a:b", "--account", "a:c"]);
+        assert!(cli.sim.to_config().is_err(), "duplicate keys");
+        let cli = Cli::parse_from(["x", "--taker-fee", "1.5"]);
+        assert!(cli.sim.to_config().is_err());
+        let cli = Cli::parse_from(["x", "--orders-per-10s", "0"]);
+        assert!(cli.sim.to_config().is_err());
     }
 
     #[test]

@@ -20,7 +20,9 @@ use serde_json::Value;
 
 use crate::bus::Batch;
 use crate::config::{DeflateMode, MalformedKind};
-use crate::http::{self, parse_target, write_response};
+use crate::http::{self, parse_target, write_response, write_response_with};
+use crate::orderapi::wsapi::{Action, Session};
+use crate::orderapi::{self, Fault, Sink};
 use crate::server::Shared;
 use crate::stats::{add, dec, inc};
 use crate::text::push_json_str;
@@ -50,6 +52,18 @@ enum Out {
     Text(Vec<u8>),
     Pong(Vec<u8>),
     Close(u16, &'static str),
+    /// Close the socket abruptly, no close frame (order fault).
+    Abort,
+}
+
+/// User data for a WebSocket API connection goes into its writer queue.
+#[derive(Debug)]
+struct WsSink(Arc<ConnState>);
+
+impl Sink for WsSink {
+    fn send(&self, sh: &Shared, text: Vec<u8>) {
+        push_out(sh, &self.0, Out::Text(text));
+    }
 }
 
 #[derive(Debug, Default)]
@@ -175,6 +189,8 @@ fn serve_inner(sh: &Arc<Shared>, tcp: TcpStream) -> io::Result<()> {
             .first()
             .and_then(|v| v.trim().parse().ok())
             .unwrap_or(0);
+        let api_key = header("x-mbx-apikey").into_iter().next();
+        let raw_query = target.split_once('?').map_or("", |(_, q)| q).to_string();
         let (path, query) = parse_target(&target);
         if upgrade {
             let leftover = buf.split_off(head_len);
@@ -191,15 +207,7 @@ fn serve_inner(sh: &Arc<Shared>, tcp: TcpStream) -> io::Result<()> {
                 leftover,
             );
         }
-        inc(&sh.stats.rest_requests);
-        let resp = http::rest(sh, &method, &path, &query);
-        let used = sh.charge_weight(resp.weight);
-        write_response(&mut wr, resp.status, &resp.body, Some(used), !close)?;
-        if close {
-            wr.shutdown();
-            return Ok(());
-        }
-        // Skip a request body (GET normally has none).
+        // Read the request body (order endpoints take form parameters).
         if content_length > 1 << 20 {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidData,
@@ -214,7 +222,49 @@ fn serve_inner(sh: &Arc<Shared>, tcp: TcpStream) -> io::Result<()> {
             }
             buf.extend_from_slice(&tmp[..n]);
         }
+        let body = String::from_utf8_lossy(&buf[head_len..head_len + content_length]).into_owned();
         buf.drain(..head_len + content_length);
+        inc(&sh.stats.rest_requests);
+        match orderapi::rest::route(&method, &path) {
+            Some(Ok(m)) => {
+                let r = orderapi::rest::handle(sh, m, &raw_query, &body, api_key.as_deref());
+                match r.fault {
+                    Fault::Drop => {
+                        wr.shutdown();
+                        return Ok(());
+                    }
+                    Fault::Delay(d) => std::thread::sleep(d),
+                    Fault::None => {}
+                }
+                write_response_with(&mut wr, r.status, &r.body, &r.headers, !close)?;
+            }
+            Some(Err(())) => write_response(
+                &mut wr,
+                405,
+                &http::error_body(
+                    -1000,
+                    &format!("Method {method} is not supported for {path}."),
+                ),
+                None,
+                !close,
+            )?,
+            None => {
+                let resp = http::rest(sh, &method, &path, &query);
+                match sh.charge_weight(resp.weight) {
+                    Ok(used) => {
+                        write_response(&mut wr, resp.status, &resp.body, Some(used), !close)?
+                    }
+                    Err(e) => {
+                        let r = orderapi::rest::limited(sh, &e);
+                        write_response_with(&mut wr, r.status, &r.body, &r.headers, !close)?;
+                    }
+                }
+            }
+        }
+        if close {
+            wr.shutdown();
+            return Ok(());
+        }
     }
 }
 
@@ -259,7 +309,13 @@ fn serve_ws(
     extensions: &[String],
     leftover: Vec<u8>,
 ) -> io::Result<()> {
-    let Some((initial, combined)) = route(path, query) else {
+    let api_mode = path == "/ws-api/v3" || path == "/ws-api/v3/";
+    let routed = if api_mode {
+        Some((Vec::new(), false))
+    } else {
+        route(path, query)
+    };
+    let Some((initial, combined)) = routed else {
         write_response(
             &mut wr,
             404,
@@ -288,6 +344,15 @@ fn serve_ws(
             ));
         }
     };
+    if api_mode {
+        // Connecting to the WebSocket API costs 2 weight; a banned or
+        // limited client is refused with the venue's error.
+        if let Err(e) = sh.charge_weight(2) {
+            let r = orderapi::rest::limited(sh, &e);
+            write_response_with(&mut wr, r.status, &r.body, &r.headers, false)?;
+            return Err(io::Error::other("rate limited"));
+        }
+    }
     let offer = ws::parse_deflate_offer(extensions.iter().map(String::as_str));
     let deflate = match sh.cfg.deflate {
         DeflateMode::Accept if offer.acceptable => {
@@ -341,15 +406,33 @@ fn serve_ws(
     let reader_inflate = deflate
         .as_ref()
         .map(|d| Deflate::new(d.client_no_context_takeover()));
+    let session = api_mode.then(|| {
+        let rl = !query
+            .iter()
+            .any(|(k, v)| k == "returnRateLimits" && v == "false");
+        Session::new(sh.api.conn_id(), rl, Arc::new(WsSink(st.clone())))
+    });
+    let conn_id = session.as_ref().map(|s| s.conn);
     let reader = {
         let sh = sh.clone();
         let st = st.clone();
         std::thread::Builder::new()
             .name("sim-ws-read".into())
-            .spawn(move || read_loop(&sh, &st, FrameReader::new(rd, leftover), reader_inflate))?
+            .spawn(move || {
+                read_loop(
+                    &sh,
+                    &st,
+                    FrameReader::new(rd, leftover),
+                    reader_inflate,
+                    session,
+                )
+            })?
     };
     let result = write_loop(sh, &st, wr, deflate, cursor);
     let _ = reader.join();
+    if let Some(c) = conn_id {
+        sh.api.unsubscribe(c, None);
+    }
     release(sh, &st);
     result
 }
@@ -413,6 +496,7 @@ fn read_loop(
     st: &ConnState,
     mut fr: FrameReader<ReadHalf>,
     mut inflate: Option<Deflate>,
+    mut api: Option<Session>,
 ) {
     let mut msg: Vec<u8> = Vec::new();
     let mut msg_op: Option<(u8, bool)> = None;
@@ -462,6 +546,17 @@ fn read_loop(
                 if op == OP_TEXT {
                     if std::str::from_utf8(&data).is_err() {
                         break Some(Out::Close(1007, "invalid UTF-8"));
+                    }
+                    if let Some(session) = api.as_mut() {
+                        match orderapi::wsapi::handle(sh, session, &data) {
+                            Action::Reply(t) => push_out(sh, st, Out::Text(t)),
+                            Action::Delayed(d, t) => {
+                                std::thread::sleep(d);
+                                push_out(sh, st, Out::Text(t));
+                            }
+                            Action::Drop => break Some(Out::Abort),
+                        }
+                        continue;
                     }
                     let reply = control_reply(sh, st, &data);
                     inc(&sh.stats.control_replies);
@@ -842,6 +937,10 @@ fn write_loop(
                 Out::Close(code, why) => {
                     close = true;
                     wrt.frame(OP_CLOSE, &ws::close_payload(code, why))
+                }
+                Out::Abort => {
+                    close = true;
+                    Ok(())
                 }
             };
             if r.is_err() {

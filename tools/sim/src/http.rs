@@ -2,7 +2,9 @@
 //! `/api/v3/exchangeInfo` and `/api/v3/depth`, with the venue's bodies,
 //! error JSON (`{"code":-1121,"msg":"Invalid symbol."}`) and statuses, plus
 //! the small HTTP/1.1 helpers (query parsing, response writing) shared with
-//! the WebSocket upgrade path.
+//! the WebSocket upgrade path. The order endpoints (`/api/v3/order`,
+//! `/api/v3/openOrders`, `/api/v3/account`) live in `orderapi::rest`;
+//! `exchangeInfo` reports the configured rate limits.
 //!
 //! This module owns request routing and response bodies. It never reads
 //! from a socket (the connection module hands it parsed requests) and never
@@ -79,6 +81,11 @@ fn reason(status: u16) -> &'static str {
         101 => "Switching Protocols",
         200 => "OK",
         400 => "Bad Request",
+        401 => "Unauthorized",
+        408 => "Request Timeout",
+        409 => "Conflict",
+        418 => "I'm a teapot",
+        429 => "Too Many Requests",
         404 => "Not Found",
         405 => "Method Not Allowed",
         426 => "Upgrade Required",
@@ -95,13 +102,25 @@ pub(crate) fn write_response(
     used_weight: Option<u64>,
     keep_alive: bool,
 ) -> io::Result<()> {
+    let extra = used_weight.map(|wt| ("X-MBX-USED-WEIGHT-1M", wt.to_string()));
+    write_response_with(w, status, body, extra.as_slice(), keep_alive)
+}
+
+/// Writes a complete HTTP/1.1 response with a JSON body and extra headers.
+pub(crate) fn write_response_with(
+    w: &mut impl Write,
+    status: u16,
+    body: &[u8],
+    headers: &[(&str, String)],
+    keep_alive: bool,
+) -> io::Result<()> {
     let mut head = format!(
         "HTTP/1.1 {status} {}\r\nContent-Type: application/json;charset=UTF-8\r\nContent-Length: {}\r\n",
         reason(status),
         body.len()
     );
-    if let Some(wt) = used_weight {
-        head.push_str(&format!("X-MBX-USED-WEIGHT-1M: {wt}\r\n"));
+    for (k, v) in headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
     }
     head.push_str(if keep_alive {
         "Connection: keep-alive\r\n\r\n"
@@ -224,7 +243,8 @@ fn depth(sh: &Shared, query: &[(String, String)]) -> Response {
     }
 }
 
-fn exchange_info(sh: &Shared, query: &[(String, String)]) -> Response {
+/// `exchangeInfo` (REST and WS API); `rateLimits` are the configured ones.
+pub(crate) fn exchange_info(sh: &Shared, query: &[(String, String)]) -> Response {
     let wanted: Option<Vec<String>> = if let Some(s) = param(query, "symbol") {
         Some(vec![s.to_string()])
     } else if let Some(list) = param(query, "symbols") {
@@ -312,10 +332,9 @@ fn exchange_info(sh: &Shared, query: &[(String, String)]) -> Response {
         "timezone": "UTC",
         "serverTime": now_ms(),
         "rateLimits": [
-            {"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1, "limit": 6000},
-            {"rateLimitType": "ORDERS", "interval": "SECOND", "intervalNum": 10, "limit": 100},
-            {"rateLimitType": "ORDERS", "interval": "DAY", "intervalNum": 1, "limit": 200000},
-            {"rateLimitType": "RAW_REQUESTS", "interval": "MINUTE", "intervalNum": 5, "limit": 61000},
+            {"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1, "limit": sh.cfg.rate_limits.weight_per_minute},
+            {"rateLimitType": "ORDERS", "interval": "SECOND", "intervalNum": 10, "limit": sh.cfg.rate_limits.orders_per_10s},
+            {"rateLimitType": "ORDERS", "interval": "DAY", "intervalNum": 1, "limit": sh.cfg.rate_limits.orders_per_day},
         ],
         "exchangeFilters": [],
         "symbols": symbols,

@@ -9,6 +9,8 @@
 //! | `GET /api/v3/exchangeInfo[?symbol=S \| ?symbols=["A","B"]]` | venue shape: `rateLimits`, symbols with `PRICE_FILTER`, `LOT_SIZE`, `NOTIONAL`, `MAX_NUM_ORDERS` |
 //! | `GET /api/v3/depth?symbol=S[&limit=N]` | `{"lastUpdateId":…,"bids":[…],"asks":[…]}` (limit default 100, capped at 5000), consistent with the diff stream |
 //! | WebSocket `/ws/<stream>`, `/ws`, `/stream?streams=a/b` | raw payloads (`/ws`) or `{"stream":…,"data":…}` (`/stream`); live `SUBSCRIBE`, `UNSUBSCRIBE`, `LIST_SUBSCRIPTIONS`, `SET_PROPERTY`/`GET_PROPERTY combined` |
+//! | WebSocket `/ws-api/v3[?returnRateLimits=false]` | the WebSocket API: `order.place`, `order.cancel`, `order.cancelReplace`, `openOrders.cancelAll`, `order.status`, `openOrders.status`, `account.status`, `time`, `ping`, `exchangeInfo`, `session.logon`/`status`/`logout`, `userDataStream.subscribe`, `userDataStream.subscribe.signature`, `userDataStream.unsubscribe`; user data as `{"subscriptionId":n,"event":…}` |
+//! | `POST`/`DELETE`/`GET /api/v3/order`, `GET`/`DELETE /api/v3/openOrders`, `GET /api/v3/account`, `POST /api/v3/order/cancelReplace` | signed REST order endpoints (query string and/or form body, `X-MBX-APIKEY`) |
 //!
 //! Errors use the venue's shapes: REST `{"code":-1121,"msg":"Invalid symbol."}`
 //! (400), `-1102` missing symbol, `-1100` bad limit, unknown endpoint 404
@@ -52,8 +54,28 @@
 //! with the ring provider; plain connections still work on the same port,
 //! TLS is recognised by its first byte) and [`replay`] for the tape format.
 //!
+//! # Order side
+//!
+//! Accounts come from [`SimConfig::accounts`] (`--account KEY:SECRET[:ASSET=AMT,…]`,
+//! `--ed25519-account KEY:PEM_FILE[:…]`); with none configured the demo
+//! account [`DEMO_API_KEY`] / [`DEMO_SECRET`] (100000 USDT, 10 BTC, 100 ETH)
+//! is served. Requests are signed like the venue's (WS API: sorted params,
+//! raw values, numbers in their textual form; REST: query string then body
+//! as sent) with HMAC-SHA256 or Ed25519; `session.logon` takes Ed25519.
+//! Rate limits ([`RateLimitConfig`]): REQUEST_WEIGHT per minute for the whole
+//! simulator, ORDERS per 10 s and per day per account (unfilled order
+//! count), 429 with `Retry-After` / `retryAfter`, then a 418 ban. Order
+//! faults ([`OrderFaults`], also at run time on [`SimHandle`]): drop the
+//! connection after accepting an order, delay acks, reject with a chosen
+//! code. [`SimHandle::orders_received`] and [`SimHandle::rate_limit_stats`]
+//! let tests prove "no duplicate" and "no 429". Matching is the
+//! [`exchange`] core's: marketable orders take the simulated book (which
+//! they do not consume), resting orders fill when the generator's trades
+//! go through them.
+//!
 //! Not implemented: `timeUnit=MICROSECOND`, the 5 messages/s client limit,
-//! user data and order entry.
+//! order lists (OCO/OTO), stop and take-profit orders, listenKey streams
+//! (retired by the venue), RSA keys.
 //!
 //! This crate is test and benchmark tooling, not hot-path code: it uses
 //! threads (an acceptor, one source thread, a reader and a writer thread
@@ -67,6 +89,7 @@ mod conn;
 pub mod exchange;
 mod http;
 mod market;
+mod orderapi;
 pub mod replay;
 mod rng;
 mod server;
@@ -80,8 +103,13 @@ mod ws;
 use std::io::Write;
 use std::time::{Duration, Instant};
 
-pub use config::{DeflateMode, FaultConfig, MalformedKind, SimArgs, SimConfig, SymbolSpec};
+pub use config::{
+    DEMO_API_KEY, DEMO_SECRET, DeflateMode, FaultConfig, MalformedKind, OrderFaults,
+    RateLimitConfig, SimArgs, SimConfig, SymbolSpec, demo_account,
+};
 pub use market::BookView;
+pub use orderapi::ReceivedOrder;
+pub use orderapi::limits::RateLimitStats;
 pub use server::{SimHandle, Simulator};
 pub use stats::SimStats;
 

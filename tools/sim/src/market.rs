@@ -17,7 +17,7 @@
 //! It never reads the wall clock, never sleeps and never touches sockets;
 //! it uses integer arithmetic only.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 
 use talon_core::num::{Price, Qty};
 
@@ -39,6 +39,31 @@ pub struct BookView {
     /// Asks, best (lowest) first.
     pub asks: Vec<(Price, Qty)>,
 }
+
+/// One trade the generator printed (the `@trade` event), handed to the
+/// exchange core through [`Market::take_trades`] so resting orders can fill
+/// when the simulated market trades through them
+/// (`Exchange::on_market_trade(&t.symbol, t.price, t.qty, t.buyer_is_maker,
+/// t.time_ms)`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct TradePrint {
+    /// Upper-case symbol.
+    pub(crate) symbol: String,
+    /// Trade price.
+    pub(crate) price: Price,
+    /// Trade quantity (base).
+    pub(crate) qty: Qty,
+    /// `m`: the buyer is the maker (a sell aggressor hit the bid).
+    pub(crate) buyer_is_maker: bool,
+    /// `T` in ms (virtual time of the step).
+    pub(crate) time_ms: u64,
+    /// `t`: the venue trade id of the print.
+    pub(crate) trade_id: u64,
+}
+
+/// Trade prints kept for [`Market::take_trades`] at most; when nobody takes
+/// them the oldest are dropped (counted in [`Market::trades_dropped`]).
+pub(crate) const MAX_PENDING_TRADES: usize = 65_536;
 
 /// Book side.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -245,6 +270,10 @@ pub(crate) struct Market {
     next_depth_ns: u64,
     /// Scratch for the current step's `@depth` diff.
     scratch: Agg,
+    /// Trades printed and not yet taken (bounded by `MAX_PENDING_TRADES`).
+    trades: VecDeque<TradePrint>,
+    /// Trades dropped because nobody took them in time.
+    trades_dropped: u64,
 }
 
 impl Market {
@@ -305,12 +334,33 @@ impl Market {
             depth_interval_ns: depth_interval_ms * NS_PER_MS,
             next_depth_ns: depth_interval_ms * NS_PER_MS,
             scratch: Agg::default(),
+            trades: VecDeque::new(),
+            trades_dropped: 0,
         }
     }
 
     /// Real-time messages generated so far (the pacing unit).
     pub(crate) fn msgs(&self) -> u64 {
         self.msgs
+    }
+
+    /// Takes every trade printed since the last call, oldest first (every
+    /// step that prints a `@trade` event records it here, whether or not
+    /// anyone subscribed to the stream). Call it after each
+    /// [`Market::step`] (or batch of steps) and feed each print to
+    /// `Exchange::on_market_trade`.
+    pub(crate) fn take_trades(&mut self) -> Vec<TradePrint> {
+        self.trades.drain(..).collect()
+    }
+
+    /// Trade prints dropped because more than [`MAX_PENDING_TRADES`]
+    /// accumulated without [`Market::take_trades`].
+    #[allow(
+        dead_code,
+        reason = "the wire layer (server.rs/stats.rs) reads it; allowed until that lands"
+    )]
+    pub(crate) fn trades_dropped(&self) -> u64 {
+        self.trades_dropped
     }
 
     /// Virtual time of message number `n`, in ns since the epoch.
@@ -559,6 +609,18 @@ impl Market {
             counted += 2;
             s.trade_id += 1;
             s.agg_id += 1;
+            if self.trades.len() >= MAX_PENDING_TRADES {
+                self.trades.pop_front();
+                self.trades_dropped += 1;
+            }
+            self.trades.push_back(TradePrint {
+                symbol: s.symbol.clone(),
+                price: Price::from_raw(p * s.tick),
+                qty: Qty::from_raw(q * s.step),
+                buyer_is_maker: m,
+                time_ms: e_ms,
+                trade_id: s.trade_id,
+            });
             for (off, agg) in [(K_TRADE, false), (K_AGG_TRADE, true)] {
                 let id = s.stream_base + off;
                 if !reg.wanted(id) {
@@ -768,5 +830,39 @@ mod tests {
         assert_eq!(v.last_update_id, last);
         assert_eq!(v.bids, bids.into_iter().rev().collect::<Vec<_>>());
         assert_eq!(v.asks, asks.into_iter().collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn every_trade_print_is_handed_to_take_trades() {
+        let (mut m, reg) = market(11);
+        let mut batch = Batch::default();
+        for _ in 0..3000 {
+            m.step(&reg, &mut batch);
+        }
+        let prints = m.take_trades();
+        assert!(m.take_trades().is_empty(), "taken once");
+        let trade_ids = [
+            reg.id("btcusdt@trade").unwrap(),
+            reg.id("ethusdt@trade").unwrap(),
+        ];
+        let streamed: Vec<TradePrint> = batch
+            .entries
+            .iter()
+            .filter(|e| trade_ids.contains(&e.stream))
+            .map(|e| {
+                let v: serde_json::Value = serde_json::from_slice(batch.text(e)).unwrap();
+                TradePrint {
+                    symbol: v["s"].as_str().unwrap().to_string(),
+                    price: Price::parse(v["p"].as_str().unwrap()).unwrap(),
+                    qty: Qty::parse(v["q"].as_str().unwrap()).unwrap(),
+                    buyer_is_maker: v["m"].as_bool().unwrap(),
+                    time_ms: v["T"].as_u64().unwrap(),
+                    trade_id: v["t"].as_u64().unwrap(),
+                }
+            })
+            .collect();
+        assert!(streamed.len() > 50, "{}", streamed.len());
+        assert_eq!(prints, streamed);
+        assert_eq!(m.trades_dropped(), 0);
     }
 }

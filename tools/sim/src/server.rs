@@ -18,9 +18,13 @@ use std::time::{Duration, Instant};
 use rustls::ServerConfig;
 
 use crate::bus::{Batch, Bus};
+use crate::config::OrderFaults;
 use crate::config::SimConfig;
+use crate::exchange::AccountId;
 use crate::http::now_ms;
 use crate::market::{BookView, Market};
+use crate::orderapi::limits::RateLimitStats;
+use crate::orderapi::{OrderApi, ReceivedOrder};
 use crate::replay::{Tape, TapeItem};
 use crate::stats::{Counters, SimStats, add, inc};
 use crate::streams::Registry;
@@ -58,10 +62,10 @@ pub(crate) struct Shared {
     pub(crate) tape_snapshots: Mutex<HashMap<String, Vec<u8>>>,
     pub(crate) stats: Counters,
     pub(crate) tls: Option<Arc<ServerConfig>>,
+    /// The order side: exchange, rate limits, faults, user data.
+    pub(crate) api: OrderApi,
     stop: AtomicBool,
     drops_done: AtomicU64,
-    /// (minute since epoch, weight used in it).
-    weight: Mutex<(u64, u64)>,
     ctl: Mutex<CtlState>,
     ctl_cv: Condvar,
     /// Open sockets, to shut them down on stop.
@@ -90,16 +94,11 @@ impl Shared {
         }
     }
 
-    /// Charges REST weight in the current minute; returns the minute's total
-    /// (the `X-MBX-USED-WEIGHT-1M` header).
-    pub(crate) fn charge_weight(&self, w: u64) -> u64 {
-        let minute = now_ms() / 60_000;
-        let mut g = lock(&self.weight);
-        if g.0 != minute {
-            *g = (minute, 0);
-        }
-        g.1 += w;
-        g.1
+    /// Charges request weight in the current minute (the venue's
+    /// REQUEST_WEIGHT limit, shared by REST and the WebSocket API): the
+    /// minute's total (the `X-MBX-USED-WEIGHT-1M` header), or the 429/418.
+    pub(crate) fn charge_weight(&self, w: u64) -> Result<u64, crate::orderapi::ApiErr> {
+        self.api.limiter.charge(w, now_ms())
     }
 }
 
@@ -165,9 +164,9 @@ impl Simulator {
             tape_snapshots: Mutex::new(snaps),
             stats: Counters::default(),
             tls: tls.as_ref().map(|t| t.config.clone()),
+            api: OrderApi::new(&cfg),
             stop: AtomicBool::new(false),
             drops_done: AtomicU64::new(0),
-            weight: Mutex::new((0, 0)),
             ctl: Mutex::new(CtlState {
                 paused: cfg.start_paused,
                 ..CtlState::default()
@@ -271,7 +270,9 @@ fn run_steps(sh: &Shared, market: &Mutex<Market>, mut steps: u64, max_msgs: Opti
             n += 1;
         }
         let made = m.msgs() - msgs0;
+        let trades = m.take_trades();
         drop(m);
+        feed_trades(sh, trades);
         add(&sh.stats.generated_messages, made);
         add(&sh.stats.generator_steps, n);
         sh.bus.publish(batch);
@@ -280,6 +281,21 @@ fn run_steps(sh: &Shared, market: &Mutex<Market>, mut steps: u64, max_msgs: Opti
             break;
         }
     }
+}
+
+/// Hands the generator's trade prints to the exchange (resting orders
+/// priced through them fill) and delivers the events that causes. Times
+/// are wall-clock ms, like every order-side time.
+fn feed_trades(sh: &Shared, trades: Vec<crate::market::TradePrint>) {
+    if trades.is_empty() {
+        return;
+    }
+    let now = now_ms();
+    sh.api.with_exchange(sh, |ex| {
+        for t in &trades {
+            ex.on_market_trade(&t.symbol, t.price, t.qty, t.buyer_is_maker, now);
+        }
+    });
 }
 
 fn run_generator(sh: &Shared) {
@@ -499,6 +515,76 @@ impl SimHandle {
     /// A snapshot of the counters.
     pub fn stats(&self) -> SimStats {
         self.sh.stats.snapshot()
+    }
+
+    /// Every order request received so far (`order.place`, `POST
+    /// /api/v3/order`, cancel-replace new orders), in arrival order.
+    pub fn orders_received(&self) -> Vec<ReceivedOrder> {
+        self.sh.api.orders_received()
+    }
+
+    /// 429s, 418s and -1015s served so far.
+    pub fn rate_limit_stats(&self) -> RateLimitStats {
+        self.sh.api.rate_limit_stats()
+    }
+
+    /// The current order-side faults.
+    pub fn order_faults(&self) -> OrderFaults {
+        self.sh.api.faults()
+    }
+
+    /// Replaces the order-side faults (takes effect for the next request).
+    pub fn set_order_faults(&self, faults: OrderFaults) {
+        self.sh.api.set_faults(faults);
+    }
+
+    /// Fault: drop the connection without replying after accepting each of
+    /// the next `n` orders (adds to any pending count).
+    pub fn drop_next_after_accept(&self, n: u64) {
+        self.sh.api.update_faults(|f| f.drop_after_accept_next += n);
+    }
+
+    /// Fault: drop the connection after accepting every `n`th order
+    /// (`None` turns it off).
+    pub fn drop_after_accept_every(&self, n: Option<u64>) {
+        self.sh
+            .api
+            .update_faults(|f| f.drop_after_accept_every = n.filter(|&k| k > 0));
+    }
+
+    /// Fault: delay order replies by `d` (zero turns it off).
+    pub fn set_ack_delay(&self, d: Duration) {
+        self.sh.api.update_faults(|f| f.ack_delay = d);
+    }
+
+    /// Fault: reject the next `n` orders with `code` and `msg` before the
+    /// exchange sees them.
+    pub fn reject_next_orders(&self, n: u64, code: i32, msg: &str) {
+        self.sh.api.update_faults(|f| {
+            f.reject_next = n;
+            f.reject_code = code;
+            f.reject_msg = msg.to_string();
+        });
+    }
+
+    /// The account with this API key.
+    pub fn account_id(&self, api_key: &str) -> Option<AccountId> {
+        lock(&self.sh.api.exchange).account_by_key(api_key)
+    }
+
+    /// Credits (or debits, negative) a free balance like a deposit: the
+    /// account's subscribers get `balanceUpdate` and
+    /// `outboundAccountPosition`. False for an unknown key.
+    pub fn adjust_balance(&self, api_key: &str, asset: &str, delta: i64) -> bool {
+        let sh = &self.sh;
+        sh.api
+            .with_exchange(sh, |ex| match ex.account_by_key(api_key) {
+                Some(id) => {
+                    ex.adjust_balance(id, asset, delta, now_ms());
+                    true
+                }
+                None => false,
+            })
     }
 
     /// Stops everything: connections get a close frame (1001) where

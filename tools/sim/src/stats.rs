@@ -38,6 +38,12 @@ pub(crate) struct Counters {
     pub(crate) generator_steps: AtomicU64,
     pub(crate) generator_overruns: AtomicU64,
     pub(crate) replayed_messages: AtomicU64,
+    pub(crate) ws_api_requests: AtomicU64,
+    pub(crate) orders_placed: AtomicU64,
+    pub(crate) orders_rejected: AtomicU64,
+    pub(crate) orders_filled: AtomicU64,
+    pub(crate) order_fault_drops: AtomicU64,
+    pub(crate) user_events_sent: AtomicU64,
 }
 
 /// Adds `n` to a counter (Relaxed: see the module docs).
@@ -124,6 +130,18 @@ pub struct SimStats {
     pub generator_overruns: u64,
     /// Tape entries replayed.
     pub replayed_messages: u64,
+    /// WebSocket API requests received.
+    pub ws_api_requests: u64,
+    /// Orders the exchange accepted (WS API and REST).
+    pub orders_placed: u64,
+    /// Order placements rejected (any error code).
+    pub orders_rejected: u64,
+    /// Orders that became FILLED.
+    pub orders_filled: u64,
+    /// Connections dropped after accepting an order (fault).
+    pub order_fault_drops: u64,
+    /// User data events delivered to subscribed connections.
+    pub user_events_sent: u64,
 }
 
 impl Counters {
@@ -161,6 +179,12 @@ impl Counters {
             generator_steps: get(&self.generator_steps),
             generator_overruns: get(&self.generator_overruns),
             replayed_messages: get(&self.replayed_messages),
+            ws_api_requests: get(&self.ws_api_requests),
+            orders_placed: get(&self.orders_placed),
+            orders_rejected: get(&self.orders_rejected),
+            orders_filled: get(&self.orders_filled),
+            order_fault_drops: get(&self.order_fault_drops),
+            user_events_sent: get(&self.user_events_sent),
         }
     }
 }
@@ -171,7 +195,8 @@ impl fmt::Display for SimStats {
             f,
             "sent={} (bookTicker={} trade={} aggTrade={} depth={} partial={} other={}) bytes={} \
              generated={} conns={}/{} ws={} rest={} pings={} pongs={} pong_timeouts={} \
-             slow_closes={} faults: drops={} gaps={} malformed={} stalls={}",
+             slow_closes={} faults: drops={} gaps={} malformed={} stalls={} \
+             orders: placed={} rejected={} filled={} ws_api={} user_events={}",
             self.messages_sent,
             self.book_ticker_sent,
             self.trade_sent,
@@ -193,6 +218,11 @@ impl fmt::Display for SimStats {
             self.fault_gaps,
             self.fault_malformed,
             self.fault_stalls,
+            self.orders_placed,
+            self.orders_rejected,
+            self.orders_filled,
+            self.ws_api_requests,
+            self.user_events_sent,
         )
     }
 }

@@ -43,6 +43,8 @@ enum Command {
     Bench(cmd::bench::BenchCommand),
     /// Decode raw venue messages (one JSON per line) into normalized JSON lines.
     Decode(cmd::decode::DecodeArgs),
+    /// Print the signature of a payload: HMAC-SHA256 hex or Ed25519 base64.
+    Sign(cmd::sign::SignArgs),
 }
 
 fn main() -> ExitCode {
@@ -54,6 +56,7 @@ fn main() -> ExitCode {
         Command::Decode(a) => cmd::decode::run(a),
         Command::Sim(a) => cmd::sim::run(a),
         Command::Watch(a) => cmd::watch::run(a),
+        Command::Sign(a) => cmd::sign::run(a),
     };
     match result {
         Ok(code) => code,

@@ -9,7 +9,9 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Args, Subcommand};
-use talon_benches::{DecodeBenchConfig, FeedBenchConfig, JournalBenchConfig, RingBenchConfig};
+use talon_benches::{
+    DecodeBenchConfig, FeedBenchConfig, GatewayEncodeConfig, JournalBenchConfig, RingBenchConfig,
+};
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum BenchCommand {
@@ -25,6 +27,9 @@ pub(crate) enum BenchCommand {
     /// Feed throughput: the highest rate from the simulator over loopback
     /// into the md ring with zero loss, and socket read → event latency.
     Feed(FeedArgs),
+    /// Gateway: ns to encode and sign one order.place (Talon's encoder vs
+    /// serde_json + format! + hmac).
+    Gateway(GatewayArgs),
 }
 
 /// Flags every benchmark takes.
@@ -48,6 +53,15 @@ pub(crate) struct FeedArgs {
     /// Measured seconds per rate step.
     #[arg(long, value_name = "SECS")]
     duration: Option<u64>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct GatewayArgs {
+    #[command(flatten)]
+    report: ReportArgs,
+    /// Orders encoded per case and run.
+    #[arg(long, value_name = "N")]
+    orders: Option<u64>,
 }
 
 #[derive(Debug, Args)]
@@ -129,6 +143,17 @@ pub(crate) fn run(command: BenchCommand) -> anyhow::Result<ExitCode> {
                 ..d
             };
             let report = talon_benches::run_feed_bench(&cfg).context("feed benchmark failed")?;
+            (report, a.report)
+        }
+        BenchCommand::Gateway(a) => {
+            let d = GatewayEncodeConfig::default();
+            let cfg = GatewayEncodeConfig {
+                orders: a.orders.unwrap_or(d.orders),
+                runs: a.report.runs.unwrap_or(d.runs),
+                ..d
+            };
+            let report = talon_benches::run_gateway_encode_bench(&cfg)
+                .context("gateway benchmark failed")?;
             (report, a.report)
         }
     };
