@@ -12,9 +12,9 @@
 //! | [`config`] | `GatewayConfig`, endpoint presets (binance, testnet, sim), credentials that never print, validation naming the key |
 //! | [`counters`] | gateway counters readable from any thread (sent, acks, fills, rejects by venue code and by local reason, 429/418, throttling, reconnects, resyncs, duplicates, timeouts, breaker opens) |
 //! | [`error`] | start-up errors and the Talon-local reject codes (`-9001..`) |
-//! | `sign`, `request`, `server_time` | HMAC-SHA256 / Ed25519 signing, zero-allocation request encoding, server-time offset |
-//! | `response` | zero-allocation decoding of responses and user-data events |
-//! | `order_state`, `rate_limit`, `breaker` | the order state machine and table, the local rate limiter, the circuit breaker |
+//! | [`sign`], [`request`], [`server_time`] | HMAC-SHA256 / Ed25519 signing, zero-allocation request encoding, server-time offset |
+//! | [`response`] | zero-allocation decoding of responses and user-data events |
+//! | [`order_state`], [`rate_limit`], [`breaker`] | the order state machine and table, the local rate limiter, the circuit breaker |
 //!
 //! Contract: the gateway never blocks its thread (connect, TLS and the
 //! WebSocket upgrade are state machines driven from `do_work`, DNS runs at

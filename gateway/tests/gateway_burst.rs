@@ -42,8 +42,10 @@ fn ten_thousand_orders_draw_no_429_and_all_go_out() {
     {
         assert!(
             std::time::Instant::now() < deadline,
-            "burst stalled: {:?}",
-            h.counters
+            "burst stalled: {:?} sim {:?} orders received {}",
+            h.counters,
+            sim.stats(),
+            sim.orders_received().len()
         );
         // Keep at most 512 intents between the engine and the venue (the
         // gateway's new-order queue holds 1024).

@@ -529,6 +529,9 @@ impl<C: NanoClock> Core<C> {
         let mut work = 0;
         // Cancels and cancel-alls first.
         while let Some(cmd) = self.cancel_q.front().copied() {
+            if !self.pending.can_insert(self.next_id) {
+                return work;
+            }
             if self.limiter.try_acquire(RequestKind::Cancel, now).is_err() {
                 self.note_throttled();
                 return work;
@@ -568,6 +571,9 @@ impl<C: NanoClock> Core<C> {
         }
         // Status queries.
         while let Some((inst, coid)) = self.queries.front().copied() {
+            if !self.pending.can_insert(self.next_id) {
+                return work;
+            }
             if self
                 .limiter
                 .try_acquire(RequestKind::Query(STATUS_WEIGHT), now)
@@ -601,15 +607,17 @@ impl<C: NanoClock> Core<C> {
                 self.reject_queued_new(LocalReject::Halted, now);
                 return work + 1;
             }
+            // A free request slot first: a token taken and not used would
+            // count against the venue's limits for nothing.
+            if !self.pending.can_insert(self.next_id) {
+                return work;
+            }
             if self
                 .limiter
                 .try_acquire(RequestKind::NewOrder, now)
                 .is_err()
             {
                 self.note_throttled();
-                return work;
-            }
-            if !self.pending.can_insert(self.next_id) {
                 return work;
             }
             self.new_q.pop();

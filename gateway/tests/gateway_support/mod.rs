@@ -139,7 +139,12 @@ impl Harness {
     }
 
     /// Cycles until `done` holds; panics with `what` after `timeout`.
-    pub fn run_until(&mut self, what: &str, timeout: Duration, mut done: impl FnMut(&Harness) -> bool) {
+    pub fn run_until(
+        &mut self,
+        what: &str,
+        timeout: Duration,
+        mut done: impl FnMut(&Harness) -> bool,
+    ) {
         let deadline = Instant::now() + timeout;
         while !done(self) {
             assert!(
@@ -188,7 +193,14 @@ impl Harness {
     }
 
     /// A LIMIT order.
-    pub fn limit(&mut self, inst: InstrumentId, side: Side, tif: TimeInForce, price: &str, qty: &str) -> ClientOrderId {
+    pub fn limit(
+        &mut self,
+        inst: InstrumentId,
+        side: Side,
+        tif: TimeInForce,
+        price: &str,
+        qty: &str,
+    ) -> ClientOrderId {
         let id = self.next_id();
         self.push(OrderCommand::new_order(
             inst,
@@ -213,7 +225,11 @@ impl Harness {
 
     /// The last report for `id`, if any.
     pub fn last(&self, id: &ClientOrderId) -> Option<ExecReport> {
-        self.reports.iter().rev().find(|r| r.client_order_id == *id).copied()
+        self.reports
+            .iter()
+            .rev()
+            .find(|r| r.client_order_id == *id)
+            .copied()
     }
 
     /// Waits for a report for `id` with status `status`.
