@@ -1,5 +1,7 @@
 //! `gateway`: ns to encode and sign one `order.place`, Talon's
-//! `RequestEncoder` + `HmacSigner` beside serde_json + `format!` + hmac.
+//! `RequestEncoder` + `HmacSigner` beside serde_json + `format!` + hmac; and
+//! the order → ack round trip against the simulator beside a bare loopback
+//! TCP echo.
 //! Prints a markdown table (`-- --json` for JSON); never asserts on
 //! timings. Run: `cargo bench -p talon-benches --bench gateway`.
 

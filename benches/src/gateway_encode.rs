@@ -46,6 +46,7 @@ use talon_gateway::request::{Auth, RequestEncoder};
 use talon_gateway::sign::HmacSigner;
 
 use crate::error::BenchError;
+use crate::gateway_roundtrip::{GatewayRoundTripConfig, roundtrip_section};
 use crate::machine::{MachineInfo, core_ids, pin_current};
 use crate::report::{BenchReport, CaseResult, Check, RunStats, Section, Target, new_histogram};
 use crate::ring::{CLOCK_ROW, clock_overhead};
@@ -72,6 +73,9 @@ pub struct GatewayEncodeConfig {
     /// Core to pin the benchmark thread to; `None`: the last core of this
     /// process's affinity mask (if any).
     pub core: Option<usize>,
+    /// The order → ack round trip against the simulator (second table);
+    /// `None` skips it.
+    pub roundtrip: Option<GatewayRoundTripConfig>,
 }
 
 impl Default for GatewayEncodeConfig {
@@ -83,6 +87,7 @@ impl Default for GatewayEncodeConfig {
             warmup: 20_000,
             runs: 3,
             core: None,
+            roundtrip: Some(GatewayRoundTripConfig::default()),
         }
     }
 }
@@ -356,7 +361,8 @@ fn encode_notes(cfg: &GatewayEncodeConfig, pinned: Option<usize>) -> Vec<String>
 }
 
 /// Runs the encode + sign benchmark and returns its report (title
-/// `gateway`; the round-trip section is added beside it in phase 2).
+/// `gateway`), with the order → ack round trip beside it unless
+/// `cfg.roundtrip` is `None`.
 pub fn run_gateway_encode_bench(cfg: &GatewayEncodeConfig) -> Result<BenchReport, BenchError> {
     let machine = MachineInfo::collect();
     let pinned = match cfg.core.or_else(|| core_ids().last().copied()) {
@@ -366,13 +372,21 @@ pub fn run_gateway_encode_bench(cfg: &GatewayEncodeConfig) -> Result<BenchReport
         }
         None => None,
     };
-    let section = encode_sign_section(cfg)?;
+    let mut sections = vec![encode_sign_section(cfg)?];
+    let mut notes = encode_notes(cfg, pinned);
+    if let Some(rt) = &cfg.roundtrip {
+        sections.push(roundtrip_section(rt)?);
+        notes.push(format!(
+            "round trip: an in-process talon_sim::Simulator (the same code as `talon sim`) on 127.0.0.1, its generator paused; the GatewayAgent driven on this thread by an AgentInvoker; one sample = OrderCommand on the order ring → New exec report off the exec ring (LIMIT GTC far from the market, cancelled untimed); beside a blocking TCP echo of {} B on 127.0.0.1 in the same run; {} samples per case per run after {} warm-up, {} runs",
+            rt.frame_bytes, rt.samples, rt.warmup, rt.runs
+        ));
+    }
     Ok(BenchReport {
         title: "gateway".to_owned(),
         machine,
         runs: cfg.runs,
-        notes: encode_notes(cfg, pinned),
-        sections: vec![section],
+        notes,
+        sections,
     })
 }
 
@@ -404,6 +418,7 @@ mod tests {
             warmup: 10,
             runs: 1,
             core: None,
+            roundtrip: None,
         };
         let s = encode_sign_section(&cfg).unwrap();
         assert_eq!(s.cases.len(), 3);

@@ -51,7 +51,7 @@ pub const GATEWAY_CASE: &str = "talon gateway → sim (order → ack)";
 pub const TCP_CASE: &str = "bare loopback TCP echo";
 
 /// Settings of the round-trip section.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct GatewayRoundTripConfig {
     /// Timed round trips per case per run.
     pub samples: u64,

@@ -13,9 +13,10 @@
 //!
 //! * [`decode::run_decode_bench`] — `decode`: ns per venue message for
 //!   Talon's zero-allocation decoder vs serde_json + `Decimal`, per kind.
-//! * [`gateway_encode::run_gateway_encode_bench`] — `gateway` (encode
-//!   part): ns to encode and sign one `order.place` with Talon's
-//!   `RequestEncoder` vs serde_json + `format!` + the hmac crate.
+//! * [`gateway_encode::run_gateway_encode_bench`] — `gateway`: ns to encode
+//!   and sign one `order.place` with Talon's `RequestEncoder` vs serde_json +
+//!   `format!` + the hmac crate, and (from [`gateway_roundtrip`]) the order →
+//!   ack round trip against the simulator beside a bare loopback TCP echo.
 //!
 //! All return a [`report::BenchReport`] printable as markdown or JSON; the
 //! `benches/*.rs` targets (`cargo bench -p talon-benches`) and
@@ -37,6 +38,7 @@ pub mod decode;
 pub mod error;
 pub mod feed;
 pub mod gateway_encode;
+pub mod gateway_roundtrip;
 pub mod journal;
 pub mod machine;
 pub mod report;
@@ -46,6 +48,7 @@ pub use decode::{DecodeBenchConfig, run_decode_bench};
 pub use error::BenchError;
 pub use feed::{FeedBenchConfig, run_feed_bench};
 pub use gateway_encode::{GatewayEncodeConfig, run_gateway_encode_bench};
+pub use gateway_roundtrip::{GatewayRoundTripConfig, roundtrip_section};
 pub use journal::{JournalBenchConfig, run_journal_bench};
 pub use report::BenchReport;
 pub use ring::{RingBenchConfig, run_ring_bench};

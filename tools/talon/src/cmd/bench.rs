@@ -10,7 +10,8 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Args, Subcommand};
 use talon_benches::{
-    DecodeBenchConfig, FeedBenchConfig, GatewayEncodeConfig, JournalBenchConfig, RingBenchConfig,
+    DecodeBenchConfig, FeedBenchConfig, GatewayEncodeConfig, GatewayRoundTripConfig,
+    JournalBenchConfig, RingBenchConfig,
 };
 
 #[derive(Debug, Subcommand)]
@@ -28,7 +29,8 @@ pub(crate) enum BenchCommand {
     /// into the md ring with zero loss, and socket read → event latency.
     Feed(FeedArgs),
     /// Gateway: ns to encode and sign one order.place (Talon's encoder vs
-    /// serde_json + format! + hmac).
+    /// serde_json + format! + hmac), and the order → ack round trip against
+    /// the simulator beside a bare loopback TCP round trip.
     Gateway(GatewayArgs),
 }
 
@@ -62,6 +64,12 @@ pub(crate) struct GatewayArgs {
     /// Orders encoded per case and run.
     #[arg(long, value_name = "N")]
     orders: Option<u64>,
+    /// Order → ack round trips per case and run.
+    #[arg(long, value_name = "N")]
+    round_trips: Option<u64>,
+    /// Skip the round trip against the simulator (encode + sign only).
+    #[arg(long)]
+    no_round_trip: bool,
 }
 
 #[derive(Debug, Args)]
@@ -147,9 +155,19 @@ pub(crate) fn run(command: BenchCommand) -> anyhow::Result<ExitCode> {
         }
         BenchCommand::Gateway(a) => {
             let d = GatewayEncodeConfig::default();
+            let roundtrip = if a.no_round_trip {
+                None
+            } else {
+                d.roundtrip.map(|rt| GatewayRoundTripConfig {
+                    samples: a.round_trips.unwrap_or(rt.samples),
+                    runs: a.report.runs.map_or(rt.runs, |r| r as usize),
+                    ..rt
+                })
+            };
             let cfg = GatewayEncodeConfig {
                 orders: a.orders.unwrap_or(d.orders),
                 runs: a.report.runs.unwrap_or(d.runs),
+                roundtrip,
                 ..d
             };
             let report = talon_benches::run_gateway_encode_bench(&cfg)
