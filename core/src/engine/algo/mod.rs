@@ -18,8 +18,8 @@
 //! ```text
 //! AlgoRunner::start(parent, &filters, arrival_mid, now, seed) -> Result<AlgoRunner, AlgoError>
 //! runner.on_tick(now, Touch { bid, ask }, &mut ChildBuf)   // market data or a timer
-//! runner.on_fill(ChildId, qty, price)                      // a child (partial) fill
-//! runner.on_child_closed(ChildId, ChildEnd)                // expired / cancelled / rejected
+//! runner.on_fill(ChildId, qty, price, now)                 // a child (partial) fill
+//! runner.on_child_closed(ChildId, ChildEnd, now)           // expired / cancelled / rejected
 //! runner.cancel(&mut ChildBuf)                             // the caller gives up
 //! runner.state() -> AlgoState                              // Working → Done | Aborted(reason)
 //! ```
@@ -62,7 +62,24 @@
 //! what is there now and any unfilled part is caught up by the next slice,
 //! because targets are cumulative. A slice is skipped while the touch is
 //! beyond the limit. After the last slice, the remaining qty is retried once
-//! per slice period until filled, cancelled or aborted.
+//! per slice period until filled, cancelled or aborted. A TWAP/VWAP slice
+//! whose leftover could never form a valid child (below `min_qty` or
+//! `min_notional`) takes that leftover with it, running ahead of the
+//! schedule by less than one minimum order; an iceberg never does (it would
+//! show more than its slice), so its last sub-minimum remainder becomes the
+//! residual.
+//!
+//! # Refinements of the BRIEF5 contract
+//!
+//! * `start` also takes the instrument's [`Filters`]; `on_tick` takes the
+//!   [`Touch`] (bid and ask: the far touch prices IOC slices, the mid is
+//!   `(bid + ask) / 2`) instead of a bare mid.
+//! * `on_fill` and `on_child_closed` take the [`ChildId`] (stale or unknown
+//!   reports are ignored and counted) and `now` (the iceberg's delay runs
+//!   from the moment a slice is gone).
+//! * Iceberg delays are `min_delay_ns ..= max_delay_ns` here and
+//!   `min_delay_ms`/`max_delay_ms` in [`AlgoConfig`]; TWAP/VWAP durations
+//!   likewise.
 //!
 //! ```
 //! use talon_core::clock::Nanos;
@@ -87,7 +104,7 @@
 //! algo.on_tick(Nanos(0), touch, &mut out);
 //! let ChildIntent::Place(child) = out.as_slice()[0] else { unreachable!() };
 //! assert_eq!((child.qty, child.tif), (Qty::parse("0.25")?, TimeInForce::Ioc));
-//! algo.on_fill(child.id, child.qty, child.price);
+//! algo.on_fill(child.id, child.qty, child.price, Nanos(0));
 //! assert_eq!(algo.filled(), Qty::parse("0.25")?);
 //!
 //! // The mid runs 60 bps against the buyer: abort.
@@ -99,6 +116,7 @@
 //! ```
 //!
 //! [`Filters::floor_qty`]: crate::instrument::Filters::floor_qty
+//! [`Filters`]: crate::instrument::Filters
 
 mod config;
 mod rng;

@@ -597,8 +597,17 @@ impl AlgoRunner {
         let want = Qty::from_raw(self.target(k).raw().saturating_sub(self.filled.raw()));
         let last = k + 1 >= self.slots;
         if want.is_positive()
-            && let Some(q) = self.child_qty(want, price)
+            && let Some(mut q) = self.child_qty(want, price)
         {
+            // Never strand a remainder that no later child could carry:
+            // absorb it now if the whole remainder is a valid child.
+            let left = Qty::from_raw(remaining.raw().saturating_sub(q.raw()));
+            if left.is_positive()
+                && self.child_qty(left, price).is_none()
+                && let Some(all) = self.child_qty(remaining, price)
+            {
+                q = all;
+            }
             if self.place(OrderType::Limit, TimeInForce::Ioc, price, q, out) {
                 self.next_slot = k.saturating_add(1);
             }
