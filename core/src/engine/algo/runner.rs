@@ -562,7 +562,7 @@ impl AlgoRunner {
     /// Cumulative target after slot `k`: `qty × W(0..=k) / W`, raw floor.
     fn target(&self, k: u64) -> Qty {
         let p = i128::from(self.parent.qty.raw());
-        if k + 1 >= self.slots {
+        if k.saturating_add(1) >= self.slots {
             return self.parent.qty;
         }
         let (num, den) = match self.parent.kind {
@@ -595,7 +595,7 @@ impl AlgoRunner {
             return;
         };
         let want = Qty::from_raw(self.target(k).raw().saturating_sub(self.filled.raw()));
-        let last = k + 1 >= self.slots;
+        let last = k.saturating_add(1) >= self.slots;
         if want.is_positive()
             && let Some(mut q) = self.child_qty(want, price)
         {

@@ -785,6 +785,43 @@ fn a_clock_going_backwards_is_harmless() {
     assert_eq!(h.tick().unwrap().qty, q("0.25"));
 }
 
+#[test]
+fn extreme_times_and_sizes_do_not_overflow() {
+    let kind = AlgoKind::Twap {
+        duration_ns: u64::MAX,
+        slices: MAX_TWAP_SLICES,
+    };
+    let p = parent(Side::Buy, "90000000000", None, kind);
+    let mut algo = AlgoRunner::start(p, &filters(), px("100"), Nanos(0), 0).unwrap();
+    let mut buf = ChildBuf::new();
+    for t in [0, 1, u64::MAX / 2, u64::MAX - 1, u64::MAX] {
+        buf.clear();
+        algo.on_tick(Nanos(t), touch("100"), &mut buf);
+        if let Some(ChildIntent::Place(c)) = buf.as_slice().first() {
+            algo.on_fill(c.id, Qty::MAX, Price::MAX, Nanos(t));
+        }
+    }
+    assert!(algo.filled() <= q("90000000000"));
+    let _ = algo.avg_price();
+    assert_eq!(
+        algo.impact_bps(Price::MAX),
+        (i64::MAX - px("100").raw()) / 1_000_000
+    );
+    // Start late: the first tick already sits in the last slot.
+    let kind = AlgoKind::Twap {
+        duration_ns: 10,
+        slices: 10,
+    };
+    let p = parent(Side::Buy, "1", None, kind);
+    let mut algo = AlgoRunner::start(p, &filters(), px("100"), Nanos(u64::MAX - 5), 0).unwrap();
+    buf.clear();
+    algo.on_tick(Nanos(u64::MAX), touch("100"), &mut buf);
+    let Some(ChildIntent::Place(c)) = buf.as_slice().first() else {
+        panic!("no child");
+    };
+    assert_eq!(c.qty, q("0.6"));
+}
+
 // ---- properties ------------------------------------------------------------
 
 #[derive(Clone, Debug)]
