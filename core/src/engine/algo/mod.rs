@@ -124,7 +124,9 @@ mod runner;
 #[cfg(test)]
 mod tests;
 
-pub use config::{AlgoConfig, AlgoConfigError, AlgoKindConfig};
+pub use config::{
+    AlgoConfig, AlgoConfigError, AlgoKindConfig, IcebergConfig, TwapConfig, VwapConfig,
+};
 pub use rng::SplitMix64;
 pub use runner::AlgoRunner;
 
