@@ -61,5 +61,6 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+pub mod algo;
 pub mod position;
 pub mod risk;
