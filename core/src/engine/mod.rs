@@ -61,5 +61,8 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+pub mod agent;
+pub mod config;
 pub mod position;
 pub mod risk;
+pub mod strategy;
