@@ -1,7 +1,7 @@
 //! Shared harness for the `engine_*` integration tests: an `EngineAgent`
 //! over real rings and a temp journal, driven by an `AgentInvoker`, with a
 //! settable clock, a scripted strategy and journal readers.
-#![allow(dead_code, clippy::unwrap_used)]
+#![allow(dead_code, unreachable_pub, clippy::unwrap_used)]
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
