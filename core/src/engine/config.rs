@@ -105,6 +105,18 @@ pub enum EngineConfigError {
     },
 }
 
+/// Why an engine config could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineConfigLoadError {
+    /// The TOML does not parse, has an unknown key or misses one (the
+    /// message names it).
+    #[error("engine config: {0}")]
+    Toml(#[from] toml::de::Error),
+    /// A value is invalid.
+    #[error(transparent)]
+    Invalid(#[from] EngineConfigError),
+}
+
 impl EngineConfig {
     /// A config with default drain bounds, timer and table size.
     pub fn new(session: u32, strategy: StrategyConfig, risk: RiskLimits) -> EngineConfig {
@@ -119,7 +131,7 @@ impl EngineConfig {
     }
 
     /// Parses TOML (the table above) and validates it.
-    pub fn from_toml(text: &str) -> Result<EngineConfig, Box<dyn std::error::Error + Send + Sync>> {
+    pub fn from_toml(text: &str) -> Result<EngineConfig, EngineConfigLoadError> {
         let cfg: EngineConfig = toml::from_str(text)?;
         cfg.validate()?;
         Ok(cfg)
