@@ -1,15 +1,23 @@
-//! The engine's pure building blocks: positions and risk checks.
+//! The engine (DESIGN.md §5): the strategy/risk thread and its parts.
 //!
-//! Owns [`position`] (positions, average prices, realised/unrealised and daily
-//! PnL in fixed point) and [`risk`] (risk limits, the pure checks, their
-//! reasons and the [`risk::RiskCheck`] that runs them in order). The engine
-//! agent (DESIGN.md §5) keeps one [`position::PositionBook`] and one
+//! | module | owns |
+//! |---|---|
+//! | [`agent`] | `EngineAgent`: the duty cycle (control → exec → market data → strategy → risk → journal → order ring), trading state, open orders, counters and latency histograms readable from any thread |
+//! | [`config`] | `EngineConfig` (session, strategy by name, risk limits, drain bounds), validation naming the key |
+//! | [`strategy`] | the `Strategy` trait, `Intent`, `IntentBuf`, `MarketView`, and the `bench`, `quote` and `momentum` strategies |
+//! | [`risk`] | risk limits, the pure checks with their reason codes, `RiskCheck` that runs them in order |
+//! | [`position`] | positions, average prices, realised/unrealised and daily PnL in fixed point |
+//! | [`algo`] | execution algorithms for parent orders: market, limit, iceberg, TWAP, VWAP, with a price-impact abort |
+//!
+//! The agent keeps one [`position::PositionBook`] and one
 //! [`risk::RiskCheck`], applies every fill to the first and asks the second
 //! about every new order before journaling and sending it.
 //!
-//! Nothing here reads a clock, allocates after construction, uses `f64` or
-//! panics on any input; nothing here does I/O, journals or sends: these are
-//! values in, values out.
+//! Nothing here blocks, locks, allocates after construction, uses `f64` or
+//! panics on any input; the pure modules (`risk`, `position`, `algo`,
+//! `strategy`) read no clock and do no I/O: values in, values out. Only the
+//! agent touches rings and the journal, and it journals every decision
+//! before the order leaves.
 
 //! ```
 //! use talon_core::clock::Nanos;
@@ -61,6 +69,9 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+pub mod agent;
 pub mod algo;
+pub mod config;
 pub mod position;
 pub mod risk;
+pub mod strategy;

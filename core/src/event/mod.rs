@@ -82,6 +82,7 @@ macro_rules! wire_enum {
 
 mod codec;
 mod control;
+mod decision;
 mod exec;
 mod market;
 mod order;
@@ -89,6 +90,7 @@ mod stamp;
 
 pub use codec::{JournalPayload, PayloadError};
 pub use control::{ControlCommand, ControlMsg};
+pub use decision::{Decision, DecisionOrigin, DecisionOutcome};
 pub use exec::{ExecReport, FeeAsset, OrderStatus};
 pub use market::{DepthLevel, MarketData, MarketEvent, MarketKind, TopOfBook, Trade};
 pub use order::{

@@ -112,7 +112,9 @@ pub enum ClientOrderIdError {
 /// as 20 zero-padded decimal digits (33 bytes, e.g.
 /// `tl0000000007-00000000000000000042`). Fixed width makes text order equal
 /// numeric order, and [`ClientOrderId::session_seq`] parses it back, so a
-/// restart can resume after the highest sequence it finds.
+/// restart can resume after the highest sequence it finds. Bench orders
+/// reacting to a marked tick use [`ClientOrderId::for_tick`] instead (`tk`
+/// prefix, same widths), parsed back by [`ClientOrderId::tick`].
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 #[repr(C)]
 pub struct ClientOrderId {
@@ -185,9 +187,31 @@ impl ClientOrderId {
     /// assert_eq!(id.session_seq(), Some((7, 42)));
     /// ```
     pub const fn from_session_seq(session: u32, seq: u64) -> ClientOrderId {
+        ClientOrderId::fixed_width(*b"tl", session, seq)
+    }
+
+    /// The id of a bench order reacting to marked tick `tick` (the
+    /// simulator's trade id) in session `session`: `tk` + the session as 10
+    /// zero-padded digits + `-` + the tick as 20 zero-padded digits (33
+    /// bytes). The latency benchmark finds the tick in the order it reads
+    /// back with [`ClientOrderId::tick`]. No allocation.
+    ///
+    /// ```
+    /// # use talon_core::event::ClientOrderId;
+    /// let id = ClientOrderId::for_tick(7, 1000);
+    /// assert_eq!(id.as_str(), "tk0000000007-00000000000000001000");
+    /// assert_eq!(id.tick(), Some(1000));
+    /// assert_eq!(id.session_seq(), None);
+    /// ```
+    pub const fn for_tick(session: u32, tick: u64) -> ClientOrderId {
+        ClientOrderId::fixed_width(*b"tk", session, tick)
+    }
+
+    /// `prefix` + `session` (10 digits) + `-` + `n` (20 digits).
+    const fn fixed_width(prefix: [u8; 2], session: u32, n: u64) -> ClientOrderId {
         let mut bytes = [0u8; ClientOrderId::MAX_LEN];
-        bytes[0] = b't';
-        bytes[1] = b'l';
+        bytes[0] = prefix[0];
+        bytes[1] = prefix[1];
         let mut s = session;
         let mut i = 11;
         loop {
@@ -199,7 +223,7 @@ impl ClientOrderId {
             i -= 1;
         }
         bytes[12] = b'-';
-        let mut q = seq;
+        let mut q = n;
         let mut i = SESSION_SEQ_LEN - 1;
         loop {
             bytes[i] = b'0' + (q % 10) as u8;
@@ -215,15 +239,30 @@ impl ClientOrderId {
         }
     }
 
-    /// `(session, seq)` if this id has the `from_session_seq` format.
-    pub fn session_seq(&self) -> Option<(u32, u64)> {
+    /// `(session, n)` if this id is `prefix` in the fixed-width format.
+    fn parse_fixed_width(&self, prefix: &[u8; 2]) -> Option<(u32, u64)> {
         let b = self.as_bytes();
-        if b.len() != SESSION_SEQ_LEN || !b.starts_with(b"tl") || b.get(12) != Some(&b'-') {
+        if b.len() != SESSION_SEQ_LEN || !b.starts_with(prefix) || b.get(12) != Some(&b'-') {
             return None;
         }
         let session = digits(b.get(2..12)?)?;
-        let seq = digits(b.get(13..)?)?;
-        Some((u32::try_from(session).ok()?, seq))
+        let n = digits(b.get(13..)?)?;
+        Some((u32::try_from(session).ok()?, n))
+    }
+
+    /// `(session, seq)` if this id has the `from_session_seq` format.
+    pub fn session_seq(&self) -> Option<(u32, u64)> {
+        self.parse_fixed_width(b"tl")
+    }
+
+    /// The marked tick if this id has the [`ClientOrderId::for_tick`] format.
+    pub fn tick(&self) -> Option<u64> {
+        self.session_tick().map(|(_, t)| t)
+    }
+
+    /// `(session, tick)` if this id has the [`ClientOrderId::for_tick`] format.
+    pub fn session_tick(&self) -> Option<(u32, u64)> {
+        self.parse_fixed_width(b"tk")
     }
 
     /// True for [`ClientOrderId::EMPTY`].
@@ -528,7 +567,41 @@ mod tests {
         assert_eq!(v["decide_ns"], 10);
     }
 
+    #[test]
+    fn tick_ids_are_distinct_from_session_ids() {
+        let t = ClientOrderId::for_tick(3, 77);
+        assert_eq!(t.as_str(), "tk0000000003-00000000000000000077");
+        assert_eq!(t.tick(), Some(77));
+        assert_eq!(t.session_tick(), Some((3, 77)));
+        assert_eq!(t.session_seq(), None);
+        let s = ClientOrderId::from_session_seq(3, 77);
+        assert_eq!(s.tick(), None);
+        assert_ne!(s, t);
+        let max = ClientOrderId::for_tick(u32::MAX, u64::MAX);
+        assert_eq!(max.as_str(), "tk4294967295-18446744073709551615");
+        assert_eq!(max.tick(), Some(u64::MAX));
+        assert_eq!(
+            ClientOrderId::new("tk0000000003-0000000000000000007x")
+                .unwrap()
+                .tick(),
+            None
+        );
+        assert_eq!(
+            ClientOrderId::new("tk9999999999-00000000000000000001")
+                .unwrap()
+                .tick(),
+            None
+        );
+    }
+
     proptest! {
+        #[test]
+        fn tick_round_trips(session in any::<u32>(), tick in any::<u64>()) {
+            let id = ClientOrderId::for_tick(session, tick);
+            prop_assert_eq!(id.session_tick(), Some((session, tick)));
+            prop_assert_eq!(ClientOrderId::new(id.as_str()), Ok(id));
+        }
+
         #[test]
         fn session_seq_round_trips(session in any::<u32>(), seq in any::<u64>()) {
             let id = ClientOrderId::from_session_seq(session, seq);

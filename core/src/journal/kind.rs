@@ -18,17 +18,21 @@ pub enum RecordKind {
     ExecReport = 3,
     /// A `ControlMsg` the engine applied.
     ControlMsg = 4,
+    /// A `Decision`: the engine's verdict on one intent (written before the
+    /// `OrderCommand` it may lead to).
+    Decision = 5,
     /// Opaque bytes: benchmarks, tests and tools that journal their own data.
     Blob = 0x7F00,
 }
 
 impl RecordKind {
     /// Every kind, for tables and tests.
-    pub const ALL: [RecordKind; 5] = [
+    pub const ALL: [RecordKind; 6] = [
         RecordKind::MarketEvent,
         RecordKind::OrderCommand,
         RecordKind::ExecReport,
         RecordKind::ControlMsg,
+        RecordKind::Decision,
         RecordKind::Blob,
     ];
 
@@ -40,6 +44,7 @@ impl RecordKind {
             2 => Some(RecordKind::OrderCommand),
             3 => Some(RecordKind::ExecReport),
             4 => Some(RecordKind::ControlMsg),
+            5 => Some(RecordKind::Decision),
             0x7F00 => Some(RecordKind::Blob),
             _ => None,
         }
@@ -58,6 +63,7 @@ impl RecordKind {
             RecordKind::OrderCommand => "order_command",
             RecordKind::ExecReport => "exec_report",
             RecordKind::ControlMsg => "control_msg",
+            RecordKind::Decision => "decision",
             RecordKind::Blob => "blob",
         }
     }

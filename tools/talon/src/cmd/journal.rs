@@ -12,7 +12,9 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Args, Subcommand};
 use serde_json::{Value, json};
-use talon_core::event::{ControlMsg, ExecReport, JournalPayload, MarketEvent, OrderCommand};
+use talon_core::event::{
+    ControlMsg, Decision, ExecReport, JournalPayload, MarketEvent, OrderCommand,
+};
 use talon_core::journal::{self, JournalReader, JournalTailer, Record, RecordKind};
 
 #[derive(Debug, Subcommand)]
@@ -312,6 +314,7 @@ pub(crate) fn record_json(rec: &Record<'_>) -> Value {
         Some(RecordKind::OrderCommand) => decoded::<OrderCommand>(rec),
         Some(RecordKind::ExecReport) => decoded::<ExecReport>(rec),
         Some(RecordKind::ControlMsg) => decoded::<ControlMsg>(rec),
+        Some(RecordKind::Decision) => decoded::<Decision>(rec),
         Some(RecordKind::Blob) | None => json!({ "hex": hex(rec.payload) }),
     };
     json!({
@@ -357,4 +360,34 @@ fn hex(bytes: &[u8]) -> String {
         s.push(DIGITS[usize::from(b & 0x0f)] as char);
     }
     s
+}
+
+#[cfg(test)]
+mod decision_export_tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+    use talon_core::clock::Nanos;
+    use talon_core::engine::risk::{RejectReason, Verdict};
+
+    #[test]
+    fn decisions_export_as_json() {
+        let d = Decision {
+            verdict: Verdict::Rejected(RejectReason::PriceBand),
+            ..Decision::ZERO
+        };
+        let mut buf = [0u8; Decision::ENCODED_LEN];
+        d.encode(&mut buf).unwrap();
+        let rec = Record {
+            seq: 9,
+            ts: Nanos(5),
+            kind: RecordKind::Decision.as_u16(),
+            version: Decision::VERSION,
+            payload: &buf,
+        };
+        let v = record_json(&rec);
+        assert_eq!(v["kind"], "decision");
+        assert_eq!(v["payload"]["verdict"], "price_band");
+        assert_eq!(v["payload"]["action"], "cancel_all");
+    }
 }
