@@ -692,7 +692,7 @@ impl OrderApi {
         now: u64,
     ) -> Outcome {
         let sent_id = p.opt("newClientOrderId").unwrap_or("").to_string();
-        let mut rec = ReceivedOrder {
+        let rec = ReceivedOrder {
             account: Some(account),
             api_key: api_key.to_string(),
             client_order_id: sent_id,
