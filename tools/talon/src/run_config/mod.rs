@@ -118,8 +118,10 @@ pub const ENV_PREFIX: &str = "TALON_";
 const TOP_LEVEL_ENV_KEYS: [&str; 3] = ["data_dir", "symbols", "layout"];
 
 /// The default engine table: the `quote` strategy and paper risk limits.
-/// Quotes one tick inside the mid so the simulator's trades go through
-/// them within seconds (a paper session shows fills at once).
+/// Quotes one tick around the mid so the simulator's trades go through
+/// them within seconds (a paper session shows fills at once); no skew (it
+/// moves the quotes away from the trades), inventory capped by
+/// `max_inventory` instead.
 const DEFAULT_ENGINE_TOML: &str = r#"
 timer_interval_ms = 100
 
@@ -129,7 +131,7 @@ offset_ticks = 1
 qty = "0.01"
 requote_bps = 2
 max_inventory = "0.05"
-skew_bps = 2
+skew_bps = 0
 min_quote_interval_ms = 50
 
 [risk]
