@@ -124,7 +124,9 @@ fn a_paper_session_trades_prints_its_layout_and_status_and_writes_a_json_summary
     // The journal and the session counter are in the data directory.
     assert!(data.join("journal").is_dir());
     assert_eq!(
-        std::fs::read_to_string(data.join("session")).unwrap().trim(),
+        std::fs::read_to_string(data.join("session"))
+            .unwrap()
+            .trim(),
         "1"
     );
     assert!(s["journal_records"].as_u64().unwrap() > 0, "{s}");
@@ -140,7 +142,13 @@ fn a_bad_config_file_fails_naming_the_key() {
         "[feed]\nstale_after_ms = \"soon\"\n",
     );
     let out = talon(
-        &["run", "--config", &cfg, "--data-dir", data.to_str().unwrap()],
+        &[
+            "run",
+            "--config",
+            &cfg,
+            "--data-dir",
+            data.to_str().unwrap(),
+        ],
         &[],
     );
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -149,9 +157,19 @@ fn a_bad_config_file_fails_naming_the_key() {
     // Nothing was started: no session number was taken.
     assert!(!data.join("session").exists());
 
-    let cfg = write(dir.path(), "bad2.toml", "[engine.risk]\nmax_posiiton = \"1\"\n");
+    let cfg = write(
+        dir.path(),
+        "bad2.toml",
+        "[engine.risk]\nmax_posiiton = \"1\"\n",
+    );
     let out = talon(
-        &["run", "--config", &cfg, "--data-dir", data.to_str().unwrap()],
+        &[
+            "run",
+            "--config",
+            &cfg,
+            "--data-dir",
+            data.to_str().unwrap(),
+        ],
         &[],
     );
     let stderr = String::from_utf8_lossy(&out.stderr);

@@ -53,10 +53,15 @@ fn a_paper_session_trades_stops_cleanly_and_restarts_with_a_new_session_number()
     // The simulator saw the orders the engine sent.
     assert!(!s.sim().unwrap().orders_received().is_empty());
     // Operator commands reach the engine through the control agent.
-    assert!(s.send_control(ControlCommand::CancelAll { instrument: None }).is_some());
-    assert!(eventually(5, || s.engine().stats().get(
-        talon_core::engine::agent::EngineCounter::ControlMsgs
-    ) >= 1));
+    assert!(
+        s.send_control(ControlCommand::CancelAll { instrument: None })
+            .is_some()
+    );
+    assert!(eventually(5, || s
+        .engine()
+        .stats()
+        .get(talon_core::engine::agent::EngineCounter::ControlMsgs)
+        >= 1));
 
     let summary = s.stop().unwrap();
     assert!(summary.clean, "{summary}");

@@ -313,3 +313,99 @@ impl Agent for ControlAgent {
         "control"
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+    use talon_core::agent::Runtime;
+    use talon_core::engine::agent::{EngineAgent, EngineRings};
+    use talon_core::engine::config::EngineConfig;
+    use talon_core::event::ControlCommand;
+    use talon_core::instrument::InstrumentTable;
+    use talon_core::journal::{JournalConfig, JournalWriter};
+    use talon_core::ring::{RingConfig, Rings};
+
+    fn set(flag: &AtomicBool, v: bool) {
+        flag.store(v, Ordering::Release);
+    }
+
+    #[test]
+    fn control_switches_readiness_both_ways_and_forwards_commands() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = crate::run_config::RunConfig::default().engine;
+        let cfg = EngineConfig { session: 1, ..cfg };
+        let rings = Rings::new(&RingConfig::default()).unwrap();
+        let (journal, _) = JournalWriter::open(JournalConfig::new(dir.path())).unwrap();
+        let engine = EngineAgent::new(
+            &cfg,
+            InstrumentTable::new(),
+            EngineRings {
+                md: rings.md.1,
+                exec: rings.exec.1,
+                control: rings.control.1,
+                orders: rings.order.0,
+            },
+            journal,
+            &Runtime::new(),
+            MonotonicClock::new(),
+        )
+        .unwrap();
+        let handle = engine.handle();
+        let (ctl_tx, mut ctl_rx) = talon_core::ring::ring::<ControlMsg>("control", 16);
+        let readiness = Arc::new(Readiness::new(2));
+        let inbox = Arc::new(ArrayQueue::new(4));
+        let clock = MonotonicClock::new();
+        let mut agent = ControlAgent::new(
+            handle.clone(),
+            Arc::clone(&readiness),
+            Arc::clone(&inbox),
+            ctl_tx,
+            clock,
+        );
+        // Each check is at least READINESS_PERIOD_NS apart.
+        let cycle = |agent: &mut ControlAgent| {
+            std::thread::sleep(std::time::Duration::from_nanos(READINESS_PERIOD_NS + 1_000));
+            agent.do_work().unwrap()
+        };
+
+        cycle(&mut agent);
+        assert!(!handle.is_ready());
+        set(&readiness.gateway_ready, true);
+        set(&readiness.feed_receiving, true);
+        set(&readiness.healthy[0], true);
+        cycle(&mut agent);
+        assert!(!handle.is_ready(), "one instrument still unhealthy");
+        set(&readiness.healthy[1], true);
+        cycle(&mut agent);
+        assert!(handle.is_ready());
+        assert!(readiness.all_ready());
+        // The gateway drops: not ready; back: ready again.
+        set(&readiness.gateway_ready, false);
+        cycle(&mut agent);
+        assert!(!handle.is_ready());
+        set(&readiness.gateway_ready, true);
+        cycle(&mut agent);
+        assert!(handle.is_ready());
+        // A feed instrument goes stale.
+        set(&readiness.healthy[1], false);
+        cycle(&mut agent);
+        assert!(!handle.is_ready());
+        assert_eq!(readiness.ready_flips(), 4);
+
+        inbox
+            .push(ControlMsg::new(
+                9,
+                ControlCommand::CancelAll { instrument: None },
+            ))
+            .unwrap();
+        assert!(cycle(&mut agent) >= 1);
+        let got = ctl_rx.pop().unwrap();
+        assert_eq!(got.command_id, 9);
+        assert_ne!(got.stamps.recv.0, 0);
+        agent.on_close();
+        assert!(!handle.is_ready());
+        drop(engine);
+    }
+}
