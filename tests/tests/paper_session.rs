@@ -3,7 +3,8 @@
 //!
 //! The scenario, narrated:
 //! 1. A default paper session (`quote` on BTCUSDT and ETHUSDT, demo
-//!    account) starts and trades until both instruments have fills.
+//!    account) starts and trades until both instruments have fills. Run
+//!    once per market seed in [`SEEDS`], one after the other.
 //! 2. The operator halt is thrown: the engine sends no new order and
 //!    cancels the rest. We wait until nothing is open anywhere: the engine's
 //!    open-order table is empty (every order it sent has its terminal
@@ -33,10 +34,20 @@ use std::collections::BTreeMap;
 use paper_support::*;
 use talon_core::halt::HaltReason;
 
+/// Market seeds: each gives the session a different sequence of fills
+/// (sides, partial fills, both fee assets).
+const SEEDS: [u64; 3] = [1, 7, 42];
+
 #[test]
 fn paper_session_fills_and_engine_positions_equal_simulator_balances() {
+    for seed in SEEDS {
+        one_session(seed);
+    }
+}
+
+fn one_session(seed: u64) {
     let dir = tempfile::tempdir().unwrap();
-    let cfg = paper_config("", dir.path());
+    let cfg = paper_config(&format!("[sim]\nseed = {seed}\n"), dir.path());
     let initial = initial_balances(&cfg);
     let s = start_ready(cfg);
     let instruments = s.instruments().clone();
@@ -139,7 +150,7 @@ fn paper_session_fills_and_engine_positions_equal_simulator_balances() {
         );
     }
     eprintln!(
-        "paper session: {} orders, {} fills; positions {engine_positions:?}; \
+        "paper session (seed {seed}): {} orders, {} fills; positions {engine_positions:?}; \
          balances equal to the unit: {}",
         summary.orders_sent,
         summary.fills,
