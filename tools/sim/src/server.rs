@@ -20,7 +20,7 @@ use rustls::ServerConfig;
 use crate::bus::{Batch, Bus};
 use crate::config::OrderFaults;
 use crate::config::SimConfig;
-use crate::exchange::AccountId;
+use crate::exchange::{AccountId, Balance, OrderView};
 use crate::http::now_ms;
 use crate::market::{BookView, Market};
 use crate::orderapi::limits::RateLimitStats;
@@ -578,6 +578,24 @@ impl SimHandle {
     /// The account with this API key.
     pub fn account_id(&self, api_key: &str) -> Option<AccountId> {
         lock(&self.sh.api.exchange).account_by_key(api_key)
+    }
+
+    /// The balances (free and locked, every asset the account has or any
+    /// symbol trades) of the account with this API key, read under the
+    /// exchange lock (consistent across assets); `None` for an unknown key.
+    /// For tests comparing a client's positions with the venue's books.
+    pub fn account_balances(&self, api_key: &str) -> Option<Vec<Balance>> {
+        let ex = lock(&self.sh.api.exchange);
+        let id = ex.account_by_key(api_key)?;
+        Some(ex.account(id).balances)
+    }
+
+    /// The open orders (all symbols, oldest first) of the account with this
+    /// API key; `None` for an unknown key.
+    pub fn open_orders(&self, api_key: &str) -> Option<Vec<OrderView>> {
+        let ex = lock(&self.sh.api.exchange);
+        let id = ex.account_by_key(api_key)?;
+        Some(ex.open_orders(id, None))
     }
 
     /// Credits (or debits, negative) a free balance like a deposit: the
