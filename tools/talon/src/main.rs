@@ -1,8 +1,9 @@
 //! # `talon`: the Talon command line
 //!
 //! One binary for the operator: journal tools (inspect, verify, tail,
-//! export), thread-layout checking and the micro-benchmarks. Later issues add
-//! `talon run`, `talon sim` and `talon ctl` here.
+//! export), thread-layout checking, the micro-benchmarks, the simulator, and
+//! `talon run` (a trading session, assembled by the `talon_cli` library:
+//! [`talon_cli::session`]).
 //!
 //! This binary is a cold-path shell around the libraries: it parses
 //! arguments, calls into `talon-core` / `talon-benches`, and turns their typed
@@ -29,6 +30,8 @@ struct Cli {
 #[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run a trading session (default: paper trading against the embedded simulator).
+    Run(cmd::run::RunArgs),
     /// Read, check and follow the memory-mapped audit journal.
     #[command(subcommand)]
     Journal(cmd::journal::JournalCommand),
@@ -50,6 +53,7 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Run(a) => cmd::run::run(a),
         Command::Journal(c) => cmd::journal::run(c),
         Command::Layout(a) => cmd::layout::run(a),
         Command::Bench(c) => cmd::bench::run(c),

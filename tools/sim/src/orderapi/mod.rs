@@ -349,8 +349,21 @@ impl OrderApi {
 
     /// Calls `f` on the exchange and delivers what it queued.
     pub(crate) fn with_exchange<R>(&self, sh: &Shared, f: impl FnOnce(&mut Exchange) -> R) -> R {
+        self.with_exchange_then(sh, f, |_| {})
+    }
+
+    /// As [`Self::with_exchange`], running `before_delivery` on the result
+    /// before the user data it caused goes out (so the order log holds an
+    /// order before any client can see its `executionReport`).
+    pub(crate) fn with_exchange_then<R>(
+        &self,
+        sh: &Shared,
+        f: impl FnOnce(&mut Exchange) -> R,
+        before_delivery: impl FnOnce(&R),
+    ) -> R {
         let mut ex = lock(&self.exchange);
         let r = f(&mut ex);
+        before_delivery(&r);
         let pending = self.take(&mut ex);
         drop(ex);
         self.deliver(sh, pending);
@@ -679,7 +692,7 @@ impl OrderApi {
         now: u64,
     ) -> Outcome {
         let sent_id = p.opt("newClientOrderId").unwrap_or("").to_string();
-        let mut rec = ReceivedOrder {
+        let rec = ReceivedOrder {
             account: Some(account),
             api_key: api_key.to_string(),
             client_order_id: sent_id,
@@ -701,20 +714,37 @@ impl OrderApi {
                 None
             }
         };
+        // The log entry is written before the order's user data goes out
+        // (tests read the log as soon as a client sees the order).
+        let mut pending_rec = Some(rec);
         let result = (|| {
             if let Some(e) = injected {
                 return Err(e);
             }
             let (order, rt) = self.parse_order(sh, p)?;
-            rec.client_order_id.clone_from(&order.client_order_id);
+            if let Some(rec) = pending_rec.as_mut() {
+                rec.client_order_id.clone_from(&order.client_order_id);
+            }
             self.limiter.charge_order(account, now)?;
             let book = Self::book(sh, &order.symbol);
-            let r = self.with_exchange(sh, |ex| ex.place(account, &order, &book, now))?;
+            let r = self.with_exchange_then(
+                sh,
+                |ex| ex.place(account, &order, &book, now),
+                |r| {
+                    if let Some(mut rec) = pending_rec.take() {
+                        rec.accepted = r.is_ok();
+                        rec.code = r.as_ref().err().map(|e| e.code);
+                        self.record(rec);
+                    }
+                },
+            )?;
             Ok(render::place_result(&r.order, &r.fills, rt))
         })();
-        rec.accepted = result.is_ok();
-        rec.code = result.as_ref().err().map(|e| e.code);
-        self.record(rec);
+        if let Some(mut rec) = pending_rec {
+            rec.accepted = result.is_ok();
+            rec.code = result.as_ref().err().map(|e| e.code);
+            self.record(rec);
+        }
         let fault = if result.is_ok() {
             inc(&sh.stats.orders_placed);
             let mut f = lock(&self.faults);

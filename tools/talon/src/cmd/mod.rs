@@ -4,6 +4,7 @@ pub(crate) mod bench;
 pub(crate) mod decode;
 pub(crate) mod journal;
 pub(crate) mod layout;
+pub(crate) mod run;
 pub(crate) mod sign;
 pub(crate) mod sim;
 pub(crate) mod watch;
