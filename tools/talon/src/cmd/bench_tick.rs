@@ -15,8 +15,8 @@
 //!    `--rate N`, `--mark-every M` (M chosen so that about
 //!    `--orders-per-sec` trades are marked), ORDERS/weight limits raised and
 //!    a well-funded account;
-//! 2. in this process: the instrument table (the simulator's BTCUSDT
-//!    filters), rings, a journal in the report folder, the feed (bookTicker,
+//! 2. in this process: the instrument table (the simulator's exchangeInfo,
+//!    loaded like a session does), rings, a journal in the report folder, the feed (bookTicker,
 //!    trade and per-event depth — every kind but aggTrade, whose aggregate
 //!    ids are not trade ids: the feed receives ≈ 0.9 × N msgs/s), the
 //!    engine with the `bench` strategy (same `mark_every`, permissive risk
@@ -58,15 +58,14 @@ use anyhow::{Context, bail};
 use clap::Args;
 use serde::Serialize;
 use talon_benches::machine::MachineInfo;
+use talon_cli::session::instruments::fetch_instruments;
 use talon_core::agent::{
     Agent, AgentRole, AgentRunner, CompositeAgent, MachineCores, Runtime, ThreadLayout,
 };
 use talon_core::clock::MonotonicClock;
 use talon_core::engine::agent::{EngineAgent, EngineRings, LatencyHistogram};
 use talon_core::engine::config::EngineConfig;
-use talon_core::instrument::{Filters, InstrumentSpec, InstrumentTable, Symbol};
 use talon_core::journal::{JournalConfig, JournalWriter};
-use talon_core::num::Price;
 use talon_core::ring::{RingConfig, Rings};
 use talon_feed::agent::FeedAgent;
 use talon_feed::config::{DepthSpeed, FeedConfig, StreamSet, Venue};
@@ -75,8 +74,8 @@ use talon_gateway::agent::GatewayAgent;
 use talon_gateway::config::{AuthSecret, Credentials, Endpoint, GatewayConfig, Secret};
 use talon_gateway::counters::GatewayCounter;
 use talon_gateway::latency::{GatewayLatency, OrderStage};
+use talon_sim::MarksReport;
 use talon_sim::marks::CurvePoint;
-use talon_sim::{MarksReport, SymbolSpec};
 
 /// The rates measured by default, market messages/s.
 pub(crate) const DEFAULT_RATES: [u64; 3] = [1_000, 10_000, 100_000];
@@ -933,30 +932,6 @@ fn sim_marks(http_base: &str, reset: bool) -> anyhow::Result<MarksReport> {
     serde_json::from_str(&body).context("parse the simulator's marks report")
 }
 
-/// The simulator's BTCUSDT instrument (the filters its exchangeInfo serves).
-fn instruments() -> anyhow::Result<InstrumentTable> {
-    let spec = SymbolSpec::for_symbol(SYMBOL)?;
-    let sym = |s: &str| Symbol::new(s).with_context(|| format!("symbol {s}"));
-    let mut t = InstrumentTable::new();
-    t.insert(InstrumentSpec {
-        symbol: sym(&spec.symbol)?,
-        base_asset: sym(&spec.base)?,
-        quote_asset: sym(&spec.quote)?,
-        filters: Filters {
-            tick_size: spec.tick_size,
-            step_size: spec.step_size,
-            min_qty: spec.min_qty,
-            max_qty: spec.max_qty,
-            min_price: spec.tick_size,
-            max_price: Price::parse("1000000").unwrap_or(Price::ZERO),
-            min_notional: spec.min_notional,
-            max_notional: Some(spec.max_notional),
-        },
-    })
-    .context("instrument table")?;
-    Ok(t)
-}
-
 fn engine_config(mark_every: u64) -> anyhow::Result<EngineConfig> {
     let text = format!(
         r#"
@@ -1086,7 +1061,15 @@ fn run_one(
 ) -> anyhow::Result<RunResult> {
     let lifetime = plan.duration + plan.warmup + Duration::from_secs(120);
     let sim = spawn_sim(rate, mark_every, lifetime)?;
-    let table = instruments()?;
+    // The instrument table from the simulator's exchangeInfo, as a session
+    // loads it.
+    let table = fetch_instruments(
+        &sim.http_base,
+        None,
+        &[SYMBOL.to_owned()],
+        Duration::from_secs(10),
+    )
+    .context("instruments from the simulator's exchangeInfo")?;
     let clock = MonotonicClock::new();
     let rt = Runtime::new();
     let rings = Rings::new(&RingConfig::default()).context("rings")?;
