@@ -14,6 +14,7 @@
 //! | [`error`] | start-up errors and the Talon-local reject codes (`-9001..`) |
 //! | [`sign`], [`request`], [`server_time`] | HMAC-SHA256 / Ed25519 signing, zero-allocation request encoding, server-time offset |
 //! | [`response`] | zero-allocation decoding of responses and user-data events |
+//! | [`latency`] | per-order internal latency (socket read → order written) with its stage breakdown |
 //! | [`order_state`], [`rate_limit`], [`breaker`] | the order state machine and table, the local rate limiter, the circuit breaker |
 //!
 //! Contract: the gateway never blocks its thread (connect, TLS and the
@@ -32,6 +33,7 @@ pub mod breaker;
 pub mod config;
 pub mod counters;
 pub mod error;
+pub mod latency;
 pub mod order_state;
 pub mod rate_limit;
 pub mod request;

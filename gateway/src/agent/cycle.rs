@@ -31,6 +31,7 @@ use super::session::Phase;
 use crate::breaker::CircuitBreaker;
 use crate::counters::{GatewayCounter, GatewayCounters, VenueCode};
 use crate::error::LocalReject;
+use crate::latency::GatewayLatency;
 use crate::order_state::{OrderEntry, OrderEvent, OrderTable, ReportOutcome, TableError};
 use crate::rate_limit::{RateLimitConfig, RateLimiter, RequestKind, retry_after_local};
 use crate::request::{Auth, EncodeError, RequestEncoder};
@@ -142,6 +143,8 @@ pub(crate) struct Core<C: NanoClock> {
     pub(crate) overflow: FixedQueue<ExecReport>,
     pub(crate) halt: Arc<HaltFlag>,
     pub(crate) counters: Arc<GatewayCounters>,
+    /// Per-order internal latency (recorded as each order is written).
+    pub(crate) latency: Arc<GatewayLatency>,
     pub(crate) slots: Vec<Slot>,
     /// Slot index by instrument id.
     pub(crate) by_id: Vec<Option<usize>>,
@@ -259,7 +262,13 @@ impl<C: NanoClock> Core<C> {
             };
             n += 1;
             match cmd.kind {
-                OrderCommandKind::New => self.accept_new(cmd, now),
+                OrderCommandKind::New => {
+                    // `send` holds the pop time while the order waits in
+                    // the gateway (latency stage `encode_sign_write`).
+                    let mut cmd = cmd;
+                    cmd.send = self.clock.now();
+                    self.accept_new(cmd, now)
+                }
                 OrderCommandKind::Cancel | OrderCommandKind::CancelAll => {
                     if self.slot_of(cmd.instrument).is_none() {
                         self.reject_cancel_local(&cmd, LocalReject::UnknownInstrument, now);
@@ -640,6 +649,9 @@ impl<C: NanoClock> Core<C> {
             let r = self.send_with(ws, ReqKind::Place, coid, cmd.instrument, now, |e, ws, c| {
                 write(e.order_place(c.id, c.symbol, &cmd, c.ts, c.rw, c.auth), ws)
             });
+            if r.is_ok() {
+                self.latency.record_order(&cmd, cmd.send, self.clock.now());
+            }
             match r {
                 Ok(()) | Err(Some(SendFailure::MaybeSent)) => {
                     self.throttled = false;

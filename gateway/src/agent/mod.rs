@@ -91,6 +91,7 @@ use crate::breaker::{BreakerState, CircuitBreaker};
 use crate::config::{AuthSecret, GatewayConfig};
 use crate::counters::{GatewayCounter, GatewayCounters};
 use crate::error::GatewayError;
+use crate::latency::GatewayLatency;
 use crate::order_state::OrderTable;
 use crate::rate_limit::RateLimiter;
 use crate::request::RequestEncoder;
@@ -260,6 +261,7 @@ impl<C: NanoClock + Clone + Send> GatewayAgent<C> {
             overflow: FixedQueue::new(overflow, ExecReport::ZERO),
             halt,
             counters: Arc::new(GatewayCounters::new()),
+            latency: Arc::new(GatewayLatency::new()),
             slots,
             by_id,
             phase: Phase::Down,
@@ -295,6 +297,14 @@ impl<C: NanoClock + Clone + Send> GatewayAgent<C> {
     /// The shared counters (readable from any thread).
     pub fn counters(&self) -> Arc<GatewayCounters> {
         Arc::clone(&self.core.counters)
+    }
+
+    /// Per-order internal latency with its stage breakdown (readable from
+    /// any thread; clone the `Arc` before the agent moves to its runner).
+    /// Stamps are comparable only if the feed, engine and this gateway use
+    /// clones of one clock.
+    pub fn latency(&self) -> Arc<GatewayLatency> {
+        Arc::clone(&self.core.latency)
     }
 
     /// What the connection is doing.

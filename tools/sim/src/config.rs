@@ -394,6 +394,10 @@ pub struct SimConfig {
     pub rate_limits: RateLimitConfig,
     /// Order-side fault injection at start.
     pub order_faults: OrderFaults,
+    /// Mark every trade whose trade id is a multiple of this and measure
+    /// wire-to-wire latency to the tick-tagged orders it causes (see
+    /// [`crate::marks`]); `None`: off.
+    pub mark_every: Option<u64>,
 }
 
 impl Default for SimConfig {
@@ -426,6 +430,7 @@ impl Default for SimConfig {
             },
             rate_limits: RateLimitConfig::default(),
             order_faults: OrderFaults::default(),
+            mark_every: None,
         }
     }
 }
@@ -475,6 +480,9 @@ impl SimConfig {
         }
         if self.order_faults.drop_after_accept_every == Some(0) {
             return Err(SimError::Config("fault periods must be ≥ 1".into()));
+        }
+        if self.mark_every == Some(0) {
+            return Err(SimError::Config("mark every must be ≥ 1".into()));
         }
         Ok(())
     }
@@ -613,6 +621,11 @@ pub struct SimArgs {
         default_value = "Timeout waiting for response from backend server. Send status unknown; execution status unknown."
     )]
     pub fault_reject_msg: String,
+    /// Mark every trade whose trade id is a multiple of N and measure
+    /// wire-to-wire latency to the orders tagged with it
+    /// (`GET /sim/v1/marks`; printed as JSON at exit).
+    #[arg(long, value_name = "N")]
+    pub mark_every: Option<u64>,
 }
 
 impl SimArgs {
@@ -672,6 +685,7 @@ impl SimArgs {
                 reject_code: self.fault_reject_code,
                 reject_msg: self.fault_reject_msg.clone(),
             },
+            mark_every: self.mark_every,
         };
         cfg.validate()?;
         Ok(cfg)

@@ -25,6 +25,7 @@ use crate::orderapi::wsapi::{Action, Session};
 use crate::orderapi::{self, Fault, Sink};
 use crate::server::Shared;
 use crate::stats::{add, dec, inc};
+use crate::streams::StreamKind;
 use crate::text::push_json_str;
 use crate::transport::{self, ReadHalf, WriteHalf};
 use crate::ws::{
@@ -532,6 +533,12 @@ fn read_loop(
             Err(ReadError::Io) => break None,
             Err(ReadError::Protocol(code, why)) => break Some(Out::Close(code, why)),
         };
+        // When the frame's read returned (wire-to-wire: order read back).
+        let read_ns = if api.is_some() && sh.marks.enabled() {
+            sh.marks.now_ns()
+        } else {
+            0
+        };
         match f.opcode {
             OP_TEXT | OP_BINARY | OP_CONT => {
                 if f.opcode == OP_CONT {
@@ -574,6 +581,9 @@ fn read_loop(
                         break Some(Out::Close(1007, "invalid UTF-8"));
                     }
                     if let Some(session) = api.as_mut() {
+                        if read_ns != 0 {
+                            sh.marks.on_request(&data, read_ns);
+                        }
                         match orderapi::wsapi::handle(sh, session, &data) {
                             Action::Reply(t) => push_out(sh, st, Out::Text(t)),
                             Action::Delayed(d, t) => {
@@ -795,6 +805,7 @@ impl Writer<'_> {
         diff: bool,
         kind_index: usize,
         text: &[u8],
+        mark: Option<u64>,
     ) -> io::Result<After> {
         let f = &self.sh.cfg.faults;
         if diff {
@@ -845,6 +856,12 @@ impl Writer<'_> {
             let r = self.frame(OP_TEXT, &payload);
             self.scratch = payload;
             r?;
+        }
+        if let Some(t) = mark {
+            // A marked tick: stamp it, then put it on the socket now (the
+            // stamp comes first so its order cannot be read before it).
+            self.sh.marks.on_written(t);
+            self.w.flush()?;
         }
         if let Some(c) = self.sh.stats.sent_by_kind.get(kind_index) {
             inc(c);
@@ -1015,12 +1032,18 @@ fn write_loop(
                 let Some(info) = sh.reg.get(e.stream) else {
                     continue;
                 };
+                let mark = if info.kind == StreamKind::Trade {
+                    sh.marks.marked_trade(b.text(e))
+                } else {
+                    None
+                };
                 match wrt.market(
                     &info.name,
                     combined,
                     info.kind.is_diff(),
                     info.kind.stat_index(),
                     b.text(e),
+                    mark,
                 ) {
                     Ok(After::Continue) => {}
                     Ok(After::Drop) => {

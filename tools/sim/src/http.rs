@@ -187,7 +187,26 @@ pub(crate) fn rest(sh: &Shared, method: &str, path: &str, query: &[(String, Stri
         },
         "/api/v3/exchangeInfo" => exchange_info(sh, query),
         "/api/v3/depth" => depth(sh, query),
+        "/sim/v1/marks" => marks(sh, query),
         _ => err(404, -1000, &format!("Unknown endpoint: GET {path}"), 1),
+    }
+}
+
+/// `GET /sim/v1/marks[?reset=true]`: the wire-to-wire report (simulator
+/// tooling, not a venue endpoint); `reset=true` clears it after answering.
+fn marks(sh: &Shared, query: &[(String, String)]) -> Response {
+    let r = if param(query, "reset") == Some("true") {
+        sh.marks.take_report()
+    } else {
+        sh.marks.report()
+    };
+    match serde_json::to_vec(&r) {
+        Ok(body) => Response {
+            status: 200,
+            body,
+            weight: 1,
+        },
+        Err(e) => err(500, -1000, &e.to_string(), 1),
     }
 }
 

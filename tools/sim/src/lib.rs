@@ -73,6 +73,14 @@
 //! they do not consume), resting orders fill when the generator's trades
 //! go through them.
 //!
+//! # Marked ticks
+//!
+//! `--mark-every N` ([`SimConfig::mark_every`]) marks trades whose id is a
+//! multiple of N and measures wire-to-wire latency to the orders tagged with
+//! them: [`SimHandle::marks`], `GET /sim/v1/marks[?reset=true]` (JSON
+//! [`MarksReport`]), and a `talon sim marks {…}` line at a clean exit. See
+//! [`marks`].
+//!
 //! Not implemented: `timeUnit=MICROSECOND`, the 5 messages/s client limit,
 //! order lists (OCO/OTO), stop and take-profit orders, listenKey streams
 //! (retired by the venue), RSA keys.
@@ -89,6 +97,7 @@ mod conn;
 pub mod exchange;
 mod http;
 mod market;
+pub mod marks;
 mod orderapi;
 pub mod replay;
 mod rng;
@@ -108,6 +117,7 @@ pub use config::{
     RateLimitConfig, SimArgs, SimConfig, SymbolSpec, demo_account,
 };
 pub use market::BookView;
+pub use marks::MarksReport;
 pub use orderapi::ReceivedOrder;
 pub use orderapi::limits::RateLimitStats;
 pub use server::{SimHandle, Simulator};
@@ -169,7 +179,12 @@ pub fn run_cli(args: SimArgs) -> Result<(), SimError> {
         std::thread::sleep(Duration::from_millis(100));
     }
     let stats = h.stats();
+    let marks = h.marks();
     h.stop();
     writeln!(out, "talon sim stopped: {stats}")?;
+    if marks.mark_every.is_some() {
+        let json = serde_json::to_string(&marks).map_err(|e| SimError::Io(e.into()))?;
+        writeln!(out, "talon sim marks {json}")?;
+    }
     Ok(())
 }

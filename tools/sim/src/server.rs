@@ -23,6 +23,7 @@ use crate::config::SimConfig;
 use crate::exchange::{AccountId, Balance, OrderView};
 use crate::http::now_ms;
 use crate::market::{BookView, Market};
+use crate::marks::{Marks, MarksReport};
 use crate::orderapi::limits::RateLimitStats;
 use crate::orderapi::{OrderApi, ReceivedOrder};
 use crate::replay::{Tape, TapeItem};
@@ -64,6 +65,8 @@ pub(crate) struct Shared {
     pub(crate) tls: Option<Arc<ServerConfig>>,
     /// The order side: exchange, rate limits, faults, user data.
     pub(crate) api: OrderApi,
+    /// Marked ticks and the wire-to-wire histogram.
+    pub(crate) marks: Marks,
     stop: AtomicBool,
     drops_done: AtomicU64,
     ctl: Mutex<CtlState>,
@@ -165,6 +168,7 @@ impl Simulator {
             stats: Counters::default(),
             tls: tls.as_ref().map(|t| t.config.clone()),
             api: OrderApi::new(&cfg),
+            marks: Marks::new(cfg.mark_every),
             stop: AtomicBool::new(false),
             drops_done: AtomicU64::new(0),
             ctl: Mutex::new(CtlState {
@@ -510,6 +514,18 @@ impl SimHandle {
         while st.steps_done < target && !st.stop {
             st = self.sh.ctl_cv.wait(st).unwrap_or_else(|e| e.into_inner());
         }
+    }
+
+    /// The wire-to-wire measurement of marked ticks so far (see
+    /// [`crate::marks`]; empty with `mark_every` off).
+    pub fn marks(&self) -> MarksReport {
+        self.sh.marks.report()
+    }
+
+    /// Like [`marks`](Self::marks), then clears the histogram and counters
+    /// (e.g. after a warm-up).
+    pub fn take_marks(&self) -> MarksReport {
+        self.sh.marks.take_report()
     }
 
     /// A snapshot of the counters.

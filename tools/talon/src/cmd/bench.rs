@@ -7,6 +7,9 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+#[path = "bench_tick.rs"]
+mod bench_tick;
+
 use anyhow::Context;
 use clap::{Args, Subcommand};
 use talon_benches::{
@@ -32,6 +35,11 @@ pub(crate) enum BenchCommand {
     /// serde_json + format! + hmac), and the order → ack round trip against
     /// the simulator beside a bare loopback TCP round trip.
     Gateway(GatewayArgs),
+    /// Tick-to-trade: `talon sim` in its own process feeding feed → engine
+    /// (`bench` strategy) → gateway; wire-to-wire, internal with its stage
+    /// breakdown and a loopback TCP floor, per rate and layout; writes a
+    /// report folder (markdown, JSON, SVG plot).
+    TickToTrade(bench_tick::TickArgs),
 }
 
 /// Flags every benchmark takes.
@@ -104,6 +112,7 @@ pub(crate) struct JournalArgs {
 
 pub(crate) fn run(command: BenchCommand) -> anyhow::Result<ExitCode> {
     let (report, args) = match command {
+        BenchCommand::TickToTrade(a) => return bench_tick::run(a),
         BenchCommand::Ring(a) => {
             let d = RingBenchConfig::default();
             let cfg = RingBenchConfig {
