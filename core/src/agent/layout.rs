@@ -21,10 +21,12 @@
 //! `preset = "…"` is fitted to the machine it runs on
 //! ([`ThreadLayout::preset_for`], [`ThreadLayout::from_toml_str_for`]): on a
 //! 2-core machine `shared` keeps feed+engine busy-spinning on core 1 and puts
-//! the gateway on core 0 backing off; `dedicated` still needs 4 cores.
+//! the gateway on core 0 yielding (`sched_yield` between polls: it gives the
+//! core to anything else runnable, and wakes in microseconds instead of a
+//! parked thread's up-to-1 ms); `dedicated` still needs 4 cores.
 //! [`ThreadLayout::default_for`] picks the layout that fits a machine: the
 //! dedicated shape on ≥ 4 cores, the shared shape on 3, the shared shape with
-//! the gateway backing off on the OS core on 2, and a single backing-off
+//! the gateway yielding on the OS core on 2, and a single backing-off
 //! thread on 1.
 //!
 //! ## TOML format
@@ -512,7 +514,7 @@ impl ThreadLayout {
     ///   on fewer it keeps cores 1–3, so validation names the missing core.
     /// * `shared` keeps feed+engine on one core and the gateway on another:
     ///   on ≥ 3 cores both busy-spin on cores 1 and 2; on 2 cores the
-    ///   gateway shares the OS core and backs off (never more busy-spinning
+    ///   gateway shares the OS core and yields (never more busy-spinning
     ///   threads than cores − 1); on 1 core validation refuses it.
     /// * `single-thread` fits every machine.
     pub fn preset_for(name: &str, cores: &MachineCores) -> Option<ThreadLayout> {
@@ -522,7 +524,7 @@ impl ThreadLayout {
             ("shared", [_, a, b, ..]) => {
                 ThreadLayout::shared_on(*a, Some(*b), IdleConfig::BusySpin)
             }
-            ("shared", [os, a]) => ThreadLayout::shared_on(*a, Some(*os), IdleConfig::backoff()),
+            ("shared", [os, a]) => ThreadLayout::shared_on(*a, Some(*os), IdleConfig::Yield),
             _ => return ThreadLayout::preset(name),
         })
     }
@@ -583,12 +585,12 @@ impl ThreadLayout {
     /// The layout for a machine with these cores; always passes
     /// [`validate`](Self::validate) on it. The lowest core id is left to the
     /// OS; ≥ 4 cores: dedicated; 3: shared; 2: shared with the gateway
-    /// backing off on the OS core; ≤ 1: single thread.
+    /// yielding on the OS core; ≤ 1: single thread.
     pub fn default_for(cores: &MachineCores) -> ThreadLayout {
         match *cores.ids() {
             [_, a, b, c, ..] => ThreadLayout::dedicated_on(a, b, c),
             [_, a, b] => ThreadLayout::shared_on(a, Some(b), IdleConfig::BusySpin),
-            [os, a] => ThreadLayout::shared_on(a, Some(os), IdleConfig::backoff()),
+            [os, a] => ThreadLayout::shared_on(a, Some(os), IdleConfig::Yield),
             _ => ThreadLayout::single_thread(),
         }
     }
