@@ -32,6 +32,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+pub mod algo;
 pub mod bench;
 pub mod momentum;
 pub mod quote;
@@ -46,6 +47,7 @@ use crate::event::{ClientOrderId, ExecReport, MarketEvent, OrderType, Side, Time
 use crate::instrument::{Filters, InstrumentId, InstrumentTable};
 use crate::num::{Price, Qty};
 
+pub use algo::AlgoParams;
 pub use bench::BenchParams;
 pub use momentum::MomentumParams;
 pub use quote::QuoteParams;
@@ -217,6 +219,8 @@ pub enum StrategyConfig {
     Quote(QuoteParams),
     /// A simple momentum taker with stop loss and take profit ([`momentum`]).
     Momentum(MomentumParams),
+    /// Parent orders worked by execution algorithms ([`algo`]).
+    Algo(AlgoParams),
 }
 
 impl StrategyConfig {
@@ -226,6 +230,7 @@ impl StrategyConfig {
             StrategyConfig::Bench(_) => "bench",
             StrategyConfig::Quote(_) => "quote",
             StrategyConfig::Momentum(_) => "momentum",
+            StrategyConfig::Algo(_) => "algo",
         }
     }
 }
@@ -265,6 +270,7 @@ pub fn build(
         StrategyConfig::Bench(p) => Box::new(bench::Bench::new(p, instruments)?),
         StrategyConfig::Quote(p) => Box::new(quote::Quote::new(p, instruments)?),
         StrategyConfig::Momentum(p) => Box::new(momentum::Momentum::new(p, instruments)?),
+        StrategyConfig::Algo(p) => Box::new(algo::AlgoStrategy::new(p, instruments)?),
     })
 }
 
