@@ -79,3 +79,54 @@ fn a_paper_session_trades_stops_cleanly_and_restarts_with_a_new_session_number()
     let summary = s.stop().unwrap();
     assert!(summary.clean, "{summary}");
 }
+
+#[test]
+fn a_lost_session_file_never_reuses_a_session_number_found_in_the_journal() {
+    use talon_core::clock::Nanos;
+    use talon_core::event::{
+        ClientOrderId, JournalPayload, OrderCommand, OrderType, Side, TimeInForce,
+    };
+    use talon_core::instrument::InstrumentId;
+    use talon_core::journal::{JournalConfig, JournalWriter};
+    use talon_core::num::{Price, Qty};
+
+    let dir = tempfile::tempdir().unwrap();
+    // A journal left by session 41 (a bench order) and 7, with the session
+    // counter file gone (deleted, or the data directory restored from a
+    // backup of the journal only).
+    {
+        let mut jc = JournalConfig::new(dir.path().join("journal"));
+        jc.segment_size = 4 << 20;
+        let (mut w, _) = JournalWriter::open(jc).unwrap();
+        for id in [
+            ClientOrderId::for_tick(41, 1000),
+            ClientOrderId::from_session_seq(7, 3),
+        ] {
+            let cmd = OrderCommand::new_order(
+                InstrumentId(0),
+                Side::Buy,
+                OrderType::Limit,
+                TimeInForce::Gtc,
+                Price::from_raw(1),
+                Qty::from_raw(1),
+                id,
+            );
+            let mut buf = vec![0u8; OrderCommand::ENCODED_LEN];
+            cmd.encode(&mut buf).unwrap();
+            w.append(OrderCommand::KIND, OrderCommand::VERSION, Nanos(1), &buf)
+                .unwrap();
+        }
+        w.sync().unwrap();
+    }
+    assert!(!dir.path().join("session").exists());
+    let cfg = SessionConfig::from_toml("[journal]\nsegment_size = 4194304\n", dir.path())
+        .unwrap()
+        .polite();
+    let s = Session::start(cfg).unwrap();
+    let id = s.session_id();
+    s.stop().unwrap();
+    assert!(
+        id > 41,
+        "session number {id} was already used in the journal"
+    );
+}
