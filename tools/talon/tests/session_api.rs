@@ -50,6 +50,13 @@ fn a_paper_session_trades_stops_cleanly_and_restarts_with_a_new_session_number()
     assert_eq!(st.state, TradingState::Active);
     assert!(st.market_messages > 0);
     assert!(st.to_string().contains("BTCUSDT="), "{st}");
+    // The gateway's stage latency is the one the session's gateway records.
+    assert!(
+        s.gateway_latency()
+            .histogram(talon_gateway::latency::OrderStage::Internal)
+            .count()
+            > 0
+    );
     // The simulator saw the orders the engine sent.
     assert!(!s.sim().unwrap().orders_received().is_empty());
     // Operator commands reach the engine through the control agent.

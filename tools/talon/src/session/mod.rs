@@ -85,6 +85,7 @@ use talon_gateway::agent::GatewayAgent;
 use talon_gateway::config::{Endpoint, GatewayConfig};
 use talon_gateway::counters::{GatewayCounter, GatewayCounters};
 use talon_gateway::error::GatewayError;
+use talon_gateway::latency::GatewayLatency;
 use talon_sim::{SimConfig, SimError, SimHandle, Simulator};
 
 use self::agents::{ControlAgent, Readiness, WatchedFeed, WatchedGateway};
@@ -260,6 +261,7 @@ pub struct Session {
     sim: Option<SimHandle>,
     engine: EngineHandle,
     gateway_counters: Arc<GatewayCounters>,
+    gateway_latency: Arc<GatewayLatency>,
     feed_counters: Arc<FeedCounters>,
     readiness: Arc<Readiness>,
     runtime: Runtime,
@@ -409,6 +411,7 @@ impl Session {
             clock,
         )?;
         let gateway_counters = gateway.counters();
+        let gateway_latency = gateway.latency();
 
         let readiness = Arc::new(Readiness::new(instruments.len()));
         let inbox = Arc::new(ArrayQueue::new(256));
@@ -475,6 +478,7 @@ impl Session {
             sim,
             engine: engine_handle,
             gateway_counters,
+            gateway_latency,
             feed_counters,
             readiness,
             runtime,
@@ -546,6 +550,12 @@ impl Session {
     /// The gateway's counters.
     pub fn gateway_counters(&self) -> &Arc<GatewayCounters> {
         &self.gateway_counters
+    }
+
+    /// The gateway's per-order stage latency (internal tick-to-trade and
+    /// its stages; recording switchable, see [`GatewayLatency`]).
+    pub fn gateway_latency(&self) -> &Arc<GatewayLatency> {
+        &self.gateway_latency
     }
 
     /// The feed's counters.
