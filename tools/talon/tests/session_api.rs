@@ -137,3 +137,25 @@ fn a_lost_session_file_never_reuses_a_session_number_found_in_the_journal() {
         "session number {id} was already used in the journal"
     );
 }
+
+#[test]
+fn a_second_session_on_the_same_data_dir_is_refused_without_using_a_session_number() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = SessionConfig::from_toml("[journal]\nsegment_size = 4194304\n", dir.path())
+        .unwrap()
+        .polite();
+    let a = Session::start(cfg.clone()).unwrap();
+    assert_eq!(a.session_id(), 1);
+    let err = Session::start(cfg.clone()).unwrap_err();
+    assert!(
+        matches!(err, talon_cli::session::SessionError::Journal { .. }),
+        "{err}"
+    );
+    // The refused start left the counter alone (it holds a's number).
+    let counter = std::fs::read_to_string(dir.path().join("session")).unwrap();
+    assert_eq!(counter.trim(), "1");
+    a.stop().unwrap();
+    let b = Session::start(cfg).unwrap();
+    assert_eq!(b.session_id(), 2);
+    b.stop().unwrap();
+}
