@@ -424,3 +424,40 @@ fn strategy_cancels_reach_the_ring_once() {
     assert!(h.engine().open_orders().is_empty());
     assert_decided_before_sent(&h.journal());
 }
+
+#[test]
+fn no_new_order_leaves_in_the_cycle_whose_market_data_breaches_the_daily_loss() {
+    let mut h = Harness::new(Strat::Scripted);
+    h.handle.set_ready(true);
+    h.tob(1, "999.5", "1000.5");
+    h.run();
+    h.script(&[buy(0, "1000", "0.1")], 0, "999.5", "1000.5");
+    let sent = h.sent();
+    assert_eq!(sent.len(), 1);
+    h.report(Harness::fill(
+        &sent[0],
+        "0.1",
+        "1000",
+        1,
+        OrderStatus::Filled,
+    ));
+    assert_eq!(h.engine().state(), TradingState::Active);
+    // One market event moves BTC's mid to 500 (daily PnL −50 = −limit) and
+    // the strategy reacts to it, in the same duty cycle, with a new order:
+    // it must be checked against the PnL at the new mid, not the last
+    // cycle's.
+    h.script(&[buy(1, "995", "0.01")], 0, "499.5", "500.5");
+    let sent = h.sent();
+    assert!(
+        sent.iter().all(|c| c.kind != OrderCommandKind::New),
+        "a new order left after the breach: {sent:?}"
+    );
+    assert_eq!(h.runtime.halt.reason(), Some(HaltReason::DailyLoss));
+    let last_new = decisions(&h.journal())
+        .into_iter()
+        .rev()
+        .find(|(_, d)| d.action == OrderCommandKind::New && d.instrument == InstrumentId(1))
+        .unwrap()
+        .1;
+    assert!(!last_new.verdict.is_approved(), "{last_new:?}");
+}

@@ -31,7 +31,9 @@
 //! 4. `Strategy::on_timer` every `timer_interval_ms`;
 //! 5. daily PnL (realised + unrealised at the mids − fees) against the
 //!    daily loss limit: a breach latches a `DailyLoss` halt, throws the
-//!    halt flag and cancels all open orders;
+//!    halt flag and cancels all open orders (also recomputed before each
+//!    new order's risk check, so an order reacting to the event that
+//!    breaches the limit is checked at the new mids and never leaves);
 //! 6. while `Halted`, a cancel-all for each instrument that still has open
 //!    orders not being cancelled.
 //!
@@ -601,6 +603,9 @@ impl<C: NanoClock + Send> EngineAgent<C> {
             self.shared.stats.add(EngineCounter::UnknownInstrument, 1);
             return Ok(());
         };
+        // The PnL at the mids of this cycle's events so far (a breach halts
+        // here, before this order), not at the last cycle's.
+        self.check_daily_loss();
         let state = self.refresh_state();
         let order = OrderIntent {
             instrument,

@@ -15,20 +15,21 @@
 //!    `--rate N`, `--mark-every M` (M chosen so that about
 //!    `--orders-per-sec` trades are marked), ORDERS/weight limits raised and
 //!    a well-funded account;
-//! 2. in this process: the instrument table (the simulator's exchangeInfo,
-//!    loaded like a session does), rings, a journal in the report folder, the feed (bookTicker,
-//!    trade and per-event depth — every kind but aggTrade, whose aggregate
-//!    ids are not trade ids: the feed receives ≈ 0.9 × N msgs/s), the
-//!    engine with the `bench` strategy (same `mark_every`, permissive risk
-//!    limits) and the gateway, on [`AgentRunner`]s as the layout says (a
-//!    [`CompositeAgent`] per thread running several roles; the `control`
-//!    role has no agent here). All three agents share one
-//!    [`MonotonicClock`] so the stamps are comparable;
-//! 3. once the gateway session is ready and the feed delivers, the engine is
-//!    switched ready; after `--warmup` seconds the simulator's wire-to-wire
-//!    histogram is reset and the gateway's latency recording starts, and a
-//!    bare loopback TCP echo (512 B, one round trip per millisecond, blocking
-//!    sockets, TCP_NODELAY) runs alongside for `--duration` seconds;
+//! 2. in this process: a [`Session`] (the assembly `talon run` uses, with
+//!    [`VenueChoice::External`] pointing at the simulator): the instrument
+//!    table from the simulator's exchangeInfo, rings, a journal in the report
+//!    folder, the feed (bookTicker, trade and per-event depth — every kind
+//!    but aggTrade, whose aggregate ids are not trade ids: the feed receives
+//!    ≈ 0.9 × N msgs/s), the engine with the `bench` strategy (same
+//!    `mark_every`, permissive risk limits), the gateway and the control
+//!    agent, on runners as the layout says. All agents share one clock so
+//!    the stamps are comparable;
+//! 3. once the session is ready (gateway session synced, the feed healthy:
+//!    the session's control agent switches the engine ready), after
+//!    `--warmup` seconds the simulator's wire-to-wire histogram is reset and
+//!    the gateway's latency recording ([`Session::gateway_latency`]) starts,
+//!    and a bare loopback TCP echo (512 B, one round trip per millisecond,
+//!    blocking sockets, TCP_NODELAY) runs alongside for `--duration` seconds;
 //! 4. results: wire-to-wire from the simulator (`GET /sim/v1/marks`,
 //!    simulator clock at both ends), internal and its five stages from the
 //!    gateway ([`GatewayLatency`]), the echo's round trip, counters.
@@ -58,21 +59,14 @@ use anyhow::{Context, bail};
 use clap::Args;
 use serde::Serialize;
 use talon_benches::machine::MachineInfo;
-use talon_cli::session::instruments::fetch_instruments;
-use talon_core::agent::{
-    Agent, AgentRole, AgentRunner, CompositeAgent, MachineCores, Runtime, ThreadLayout,
-};
-use talon_core::clock::MonotonicClock;
-use talon_core::engine::agent::{EngineAgent, EngineRings, LatencyHistogram};
+use talon_cli::session::{Session, SessionConfig, VenueChoice};
+use talon_core::agent::{AgentRole, MachineCores, ThreadLayout};
+use talon_core::engine::agent::LatencyHistogram;
 use talon_core::engine::config::EngineConfig;
-use talon_core::journal::{JournalConfig, JournalWriter};
-use talon_core::ring::{RingConfig, Rings};
-use talon_feed::agent::FeedAgent;
-use talon_feed::config::{DepthSpeed, FeedConfig, StreamSet, Venue};
+use talon_core::journal::JournalConfig;
+use talon_feed::config::{DepthSpeed, StreamSet};
 use talon_feed::counters::FeedCounter;
-use talon_gateway::agent::GatewayAgent;
-use talon_gateway::config::{AuthSecret, Credentials, Endpoint, GatewayConfig, Secret};
-use talon_gateway::counters::GatewayCounter;
+use talon_gateway::config::{AuthSecret, Credentials, Secret};
 use talon_gateway::latency::{GatewayLatency, OrderStage};
 use talon_sim::MarksReport;
 use talon_sim::marks::CurvePoint;
@@ -1061,28 +1055,20 @@ fn run_one(
 ) -> anyhow::Result<RunResult> {
     let lifetime = plan.duration + plan.warmup + Duration::from_secs(120);
     let sim = spawn_sim(rate, mark_every, lifetime)?;
-    // The instrument table from the simulator's exchangeInfo, as a session
-    // loads it.
-    let table = fetch_instruments(
-        &sim.http_base,
-        None,
-        &[SYMBOL.to_owned()],
-        Duration::from_secs(10),
-    )
-    .context("instruments from the simulator's exchangeInfo")?;
-    let clock = MonotonicClock::new();
-    let rt = Runtime::new();
-    let rings = Rings::new(&RingConfig::default()).context("rings")?;
-
-    let mut feed_cfg = FeedConfig::new(
-        Venue::Sim {
-            ws_base: sim.ws_base.clone(),
-            http_base: sim.http_base.clone(),
-            tls_root_der: None,
-        },
-        &[SYMBOL],
-    );
-    feed_cfg.streams = StreamSet {
+    // The session assembly `talon run` uses (rings, journal, feed, engine,
+    // gateway and control agents on the layout's threads), against the
+    // simulator process.
+    let _ = std::fs::remove_dir_all(journal_dir);
+    std::fs::create_dir_all(journal_dir)
+        .with_context(|| format!("create {}", journal_dir.display()))?;
+    let mut cfg = SessionConfig::paper(journal_dir).context("session config")?;
+    cfg.venue = VenueChoice::External {
+        ws_base: sim.ws_base.clone(),
+        http_base: sim.http_base.clone(),
+    };
+    cfg.symbols = vec![SYMBOL.to_owned()];
+    cfg.engine = engine_config(mark_every)?;
+    cfg.feed.streams = StreamSet {
         book_ticker: true,
         trade: true,
         // Not `@aggTrade`: its events carry aggregate ids, which the bench
@@ -1091,127 +1077,36 @@ fn run_one(
         // `@depth`: per event on the simulator (depth_interval_ms 0).
         depth: Some(DepthSpeed::Ms1000),
     };
-    let feed = FeedAgent::new(feed_cfg, &table, rings.md.0, clock).context("feed agent")?;
-    let feed_counters = feed.counters();
-
-    let mut gw_cfg = GatewayConfig::new(
-        Endpoint::Sim {
-            ws_base: sim.ws_base.clone(),
-            tls_root_der: None,
-        },
-        &[SYMBOL],
-    );
-    gw_cfg.credentials = Some(Credentials {
+    cfg.gateway.credentials = Some(Credentials {
         api_key: API_KEY.into(),
         auth: AuthSecret::Hmac(Secret::new(API_SECRET.as_bytes().to_vec())),
     });
-    gw_cfg.session_id = 1;
-    let gateway = GatewayAgent::new(
-        gw_cfg,
-        &table,
-        rings.order.1,
-        rings.exec.0,
-        Arc::clone(&rt.halt),
-        clock,
-    )
-    .context("gateway agent")?;
-    let gw_counters = gateway.counters();
-    let latency: Arc<GatewayLatency> = gateway.latency();
+    cfg.layout = layout.clone();
+    cfg.journal = JournalConfig::new(journal_dir.join("journal"));
+    let session = Session::start(cfg).with_context(|| format!("start the {name} session"))?;
+    let latency: Arc<GatewayLatency> = Arc::clone(session.gateway_latency());
     latency.set_recording(false);
-
-    let _ = std::fs::remove_dir_all(journal_dir);
-    std::fs::create_dir_all(journal_dir)
-        .with_context(|| format!("create {}", journal_dir.display()))?;
-    let (journal, _) =
-        JournalWriter::open(JournalConfig::new(journal_dir)).context("open the journal")?;
-    let engine = EngineAgent::new(
-        &engine_config(mark_every)?,
-        table,
-        EngineRings {
-            md: rings.md.1,
-            exec: rings.exec.1,
-            control: rings.control.1,
-            orders: rings.order.0,
-        },
-        journal,
-        &rt,
-        clock,
-    )
-    .context("engine agent")?;
-    let engine_handle = engine.handle();
-    // Kept alive for the whole run: the engine treats a dropped control
-    // producer as a gone peer.
-    let _control = rings.control.0;
-
-    // Agents onto the layout's threads.
-    let mut slots: Vec<(AgentRole, Option<Box<dyn Agent>>)> = vec![
-        (AgentRole::Feed, Some(Box::new(feed))),
-        (AgentRole::Engine, Some(Box::new(engine))),
-        (AgentRole::Gateway, Some(Box::new(gateway))),
-    ];
-    let mut runners = Vec::new();
-    for t in &layout.threads {
-        let mut agents: Vec<Box<dyn Agent>> = Vec::new();
-        for role in &t.roles {
-            if let Some((_, slot)) = slots.iter_mut().find(|(r, _)| r == role)
-                && let Some(a) = slot.take()
-            {
-                agents.push(a);
-            }
+    let engine_handle = session.engine().clone();
+    let feed_counters = Arc::clone(session.feed_counters());
+    let stop_session = |session: Session| -> Vec<String> {
+        match session.stop() {
+            // A clean stop has nothing to report; else every thread's exit.
+            Ok(summary) if summary.clean => Vec::new(),
+            Ok(summary) => summary
+                .runner_exits
+                .iter()
+                .map(|e| format!("thread {e}"))
+                .collect(),
+            Err(e) => vec![format!("stop: {e}")],
         }
-        let idle = t.idle.build().context("idle strategy")?;
-        let agent: Box<dyn Agent> = match agents.len() {
-            0 => continue,
-            1 => match agents.pop() {
-                Some(a) => a,
-                None => continue,
-            },
-            _ => Box::new(CompositeAgent::new("composite", agents)),
-        };
-        runners.push(
-            AgentRunner::start(&t.name, agent, idle, t.core, &rt)
-                .with_context(|| format!("start thread {}", t.name))?,
-        );
-    }
-    if slots.iter().any(|(_, s)| s.is_some()) {
-        bail!("layout {name} does not place every agent");
-    }
-
-    let stop_all = |runners: Vec<AgentRunner>| -> Vec<String> {
-        for r in &runners {
-            r.stop();
-        }
-        runners
-            .into_iter()
-            .filter_map(|r| {
-                let n = r.name().to_owned();
-                let exit = r.join();
-                (!exit.is_clean()).then(|| format!("thread {n}: {exit:?}"))
-            })
-            .collect()
     };
 
-    // Ready: gateway session synced, the feed delivering.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let feed_msgs =
-            feed_counters.get(FeedCounter::BookTickers) + feed_counters.get(FeedCounter::Trades);
-        if gw_counters.get(GatewayCounter::Resyncs) > 0 && feed_msgs > 0 {
-            break;
-        }
-        if Instant::now() >= deadline || rt.halt.is_halted() {
-            let exits = stop_all(runners);
-            bail!(
-                "not ready within 30 s (gateway resyncs {}, feed connects {}, halt {:?}; {})",
-                gw_counters.get(GatewayCounter::Resyncs),
-                feed_counters.get(FeedCounter::Connects),
-                rt.halt.reason(),
-                exits.join("; ")
-            );
-        }
-        std::thread::sleep(Duration::from_millis(5));
+    // Ready: gateway session synced, every instrument's feed healthy (the
+    // session's control agent then switches the engine ready).
+    if let Err(e) = session.wait_ready(Duration::from_secs(30)) {
+        let exits = stop_session(session);
+        bail!("not ready within 30 s: {e}; {}", exits.join("; "));
     }
-    engine_handle.set_ready(true);
     std::thread::sleep(plan.warmup);
 
     // The measured window.
@@ -1236,12 +1131,11 @@ fn run_one(
     std::thread::sleep(Duration::from_millis(50));
     let marks = sim_marks(&sim.http_base, false)?;
 
-    engine_handle.set_ready(false);
     let mut warnings = Vec::new();
-    if let Some(r) = rt.halt.reason() {
+    if let Some(r) = session.halt_flag().reason() {
         warnings.push(format!("halted during the run: {r:?}"));
     }
-    warnings.extend(stop_all(runners));
+    warnings.extend(stop_session(session));
     drop(sim);
     let _ = std::fs::remove_dir_all(journal_dir);
 

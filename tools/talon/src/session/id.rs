@@ -5,11 +5,21 @@
 //! value to a temporary file, fsyncs it, renames it over the old one and
 //! fsyncs the directory, so a crash never hands out a number twice (at
 //! worst one is skipped). The number is the `session` of every client order
-//! id (`tl<session>-<seq>`) and the gateway's `session_id`. Start-up only.
+//! id (`tl<session>-<seq>`, `tk<session>-<tick>`) and the gateway's
+//! `session_id`. Start-up only.
+//!
+//! The counter file is not the only record of used numbers: every order the
+//! engine sent is in the journal with its client order id. A session starts
+//! past both ([`highest_journal_session`] + [`next_session_id_after`]), so a
+//! lost or stale counter file never hands out a number the journal already
+//! holds.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
 use std::path::Path;
+
+use talon_core::event::{JournalPayload, OrderCommand};
+use talon_core::journal::{JournalError, JournalReader, RecordKind};
 
 /// Name of the counter file inside the data directory.
 pub const SESSION_FILE: &str = "session";
@@ -44,6 +54,37 @@ pub enum SessionIdError {
 /// Advances the counter in `data_dir` (created if missing) and returns the
 /// new session number (1 for a fresh directory).
 pub fn next_session_id(data_dir: &Path) -> Result<u32, SessionIdError> {
+    next_session_id_after(data_dir, 0)
+}
+
+/// The highest session number in the client order id of any order command
+/// in the journal at `dir` (0 if none, or no journal). Reads the whole
+/// journal: start-up only, before any hot thread.
+pub fn highest_journal_session(dir: &Path) -> Result<u32, JournalError> {
+    if !dir.exists() {
+        return Ok(0);
+    }
+    let mut reader = JournalReader::open(dir)?;
+    let mut highest = 0;
+    while let Some(rec) = reader.next() {
+        let rec = rec?;
+        if rec.kind() != Some(RecordKind::OrderCommand) {
+            continue;
+        }
+        let Ok(cmd) = OrderCommand::decode(rec.payload, rec.version) else {
+            continue;
+        };
+        let id = cmd.client_order_id;
+        if let Some((session, _)) = id.session_seq().or_else(|| id.session_tick()) {
+            highest = highest.max(session);
+        }
+    }
+    Ok(highest)
+}
+
+/// [`next_session_id`], but never at or below `floor` (the highest number
+/// known to be used elsewhere, e.g. [`highest_journal_session`]).
+pub fn next_session_id_after(data_dir: &Path, floor: u32) -> Result<u32, SessionIdError> {
     let io = |p: &Path| {
         let path = p.display().to_string();
         move |source| SessionIdError::Io { path, source }
@@ -62,6 +103,7 @@ pub fn next_session_id(data_dir: &Path) -> Result<u32, SessionIdError> {
         Err(e) => return Err(io(&file)(e)),
     };
     let next = last
+        .max(floor)
         .checked_add(1)
         .ok_or_else(|| SessionIdError::Exhausted {
             path: file.display().to_string(),

@@ -11,18 +11,20 @@
 //!
 //! # Start ([`Session::start`])
 //!
-//! 1. the session number: `<data_dir>/session` + 1, fsynced ([`id`]);
-//! 2. `venue = sim`: the embedded simulator ([`talon_sim::Simulator`]) on
+//! 1. the journal in `<data_dir>/journal` (or `[journal] dir`), recovering
+//!    a torn tail; its writer lock refuses a second session on it;
+//! 2. the session number: past both `<data_dir>/session` and every session
+//!    number in the journal's client order ids, fsynced ([`id`]);
+//! 3. `venue = sim`: the embedded simulator ([`talon_sim::Simulator`]) on
 //!    127.0.0.1, port 0;
-//! 3. the instrument table with filters from `GET /api/v3/exchangeInfo`
+//! 4. the instrument table with filters from `GET /api/v3/exchangeInfo`
 //!    (blocking, before any hot thread);
-//! 4. the four rings; the journal in `<data_dir>/journal` (or
-//!    `[journal] dir`), recovering a torn tail;
-//! 5. the engine (`session` = the session number; next order sequence = the
+//! 5. the four rings;
+//! 6. the engine (`session` = the session number; next order sequence = the
 //!    journal's next sequence, so ids never repeat even within a reused
 //!    session number), the feed and the gateway (`session_id` = the session
 //!    number; the simulator's `ws_base`), and the control agent;
-//! 6. one [`AgentRunner`] per layout thread (a [`CompositeAgent`] when a
+//! 7. one [`AgentRunner`] per layout thread (a [`CompositeAgent`] when a
 //!    thread runs several roles), pinned and idling as the layout says.
 //!
 //! The engine starts `Halted`. The control agent switches it ready when the
@@ -83,6 +85,7 @@ use talon_gateway::agent::GatewayAgent;
 use talon_gateway::config::{Endpoint, GatewayConfig};
 use talon_gateway::counters::{GatewayCounter, GatewayCounters};
 use talon_gateway::error::GatewayError;
+use talon_gateway::latency::GatewayLatency;
 use talon_sim::{SimConfig, SimError, SimHandle, Simulator};
 
 use self::agents::{ControlAgent, Readiness, WatchedFeed, WatchedGateway};
@@ -258,6 +261,7 @@ pub struct Session {
     sim: Option<SimHandle>,
     engine: EngineHandle,
     gateway_counters: Arc<GatewayCounters>,
+    gateway_latency: Arc<GatewayLatency>,
     feed_counters: Arc<FeedCounters>,
     readiness: Arc<Readiness>,
     runtime: Runtime,
@@ -298,7 +302,19 @@ impl Session {
     /// Starts a session (see the module docs). Prints nothing; returns once
     /// every thread runs. The engine is `Halted` until ready.
     pub fn start(cfg: SessionConfig) -> Result<Session, SessionError> {
-        let session_id = id::next_session_id(&cfg.data_dir)?;
+        // The journal first: its writer lock refuses a second session on
+        // the same journal before anything else (the session counter
+        // included) is touched.
+        let journal_dir = cfg.journal.dir.clone();
+        let journal_err = |source| SessionError::Journal {
+            dir: journal_dir.display().to_string(),
+            source,
+        };
+        let (journal, recovery) = JournalWriter::open(cfg.journal.clone()).map_err(journal_err)?;
+        // Past every session number the journal's orders carry, whatever the
+        // counter file says (lost, restored from an older backup).
+        let used = id::highest_journal_session(&journal_dir).map_err(journal_err)?;
+        let session_id = id::next_session_id_after(&cfg.data_dir, used)?;
         let sim = match &cfg.venue {
             VenueChoice::EmbeddedSim(sc) => Some(Simulator::start((**sc).clone())?),
             _ => None,
@@ -347,12 +363,6 @@ impl Session {
 
         let rings = Rings::new(&cfg.rings)?;
         let ring_stats = rings.stats();
-        let journal_dir = cfg.journal.dir.clone();
-        let (journal, recovery) =
-            JournalWriter::open(cfg.journal.clone()).map_err(|source| SessionError::Journal {
-                dir: journal_dir.display().to_string(),
-                source,
-            })?;
 
         let runtime = Runtime::new();
         let clock = MonotonicClock::new();
@@ -401,6 +411,7 @@ impl Session {
             clock,
         )?;
         let gateway_counters = gateway.counters();
+        let gateway_latency = gateway.latency();
 
         let readiness = Arc::new(Readiness::new(instruments.len()));
         let inbox = Arc::new(ArrayQueue::new(256));
@@ -467,6 +478,7 @@ impl Session {
             sim,
             engine: engine_handle,
             gateway_counters,
+            gateway_latency,
             feed_counters,
             readiness,
             runtime,
@@ -538,6 +550,12 @@ impl Session {
     /// The gateway's counters.
     pub fn gateway_counters(&self) -> &Arc<GatewayCounters> {
         &self.gateway_counters
+    }
+
+    /// The gateway's per-order stage latency (internal tick-to-trade and
+    /// its stages; recording switchable, see [`GatewayLatency`]).
+    pub fn gateway_latency(&self) -> &Arc<GatewayLatency> {
+        &self.gateway_latency
     }
 
     /// The feed's counters.
