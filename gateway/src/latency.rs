@@ -10,7 +10,7 @@
 //! ```text
 //!  trigger.recv ─ decode ─► trigger.decode ─ md ring, strategy, risk ─► decide
 //!  ─ decision journaled ─► journal ─ command journaled, order ring ─► popped
-//!  ─ encode, sign, write ─► written
+//!  ─ encode, sign ─► encoded ─ write(2) ─► written
 //! ```
 //!
 //! * `internal` = written − `trigger.recv` (socket read returned → order
@@ -21,10 +21,15 @@
 //! * `journal_decision` = `journal` − `decide` (the Decision record append);
 //! * `journal_order_ring` = popped − `journal` (the OrderCommand append, the
 //!   order ring push and hop);
-//! * `encode_sign_write` = written − popped (queueing in the gateway, rate
-//!   limiter, encode, HMAC/Ed25519 signature, the socket write).
+//! * `encode_sign` = encoded − popped (queueing in the gateway, rate
+//!   limiter, encode, HMAC/Ed25519 signature, the frame into the write
+//!   buffer);
+//! * `socket_write` = written − encoded (the write system call: on loopback
+//!   the kernel runs the receiver's TCP processing inside it, and on a
+//!   shared core the thread may be preempted there).
 //!
-//! The five stages add up to `internal`. Orders not triggered by a market
+//! The six stages add up to `internal`; everything before `socket_write` is
+//! Talon's own code. Orders not triggered by a market
 //! event (`trigger.recv` zero) are counted, not recorded.
 //!
 //! Recording is a few relaxed atomic operations on fixed buckets
@@ -51,19 +56,22 @@ pub enum OrderStage {
     JournalDecision,
     /// The OrderCommand journaled + order ring push and hop.
     JournalOrderRing,
-    /// Gateway queue + encode + sign + socket write.
-    EncodeSignWrite,
+    /// Gateway queue + encode + sign.
+    EncodeSign,
+    /// The socket write system call.
+    SocketWrite,
 }
 
 impl OrderStage {
     /// Every stage, `Internal` first, then the breakdown in pipeline order.
-    pub const ALL: [OrderStage; 6] = [
+    pub const ALL: [OrderStage; 7] = [
         OrderStage::Internal,
         OrderStage::Decode,
         OrderStage::MdRingDecideRisk,
         OrderStage::JournalDecision,
         OrderStage::JournalOrderRing,
-        OrderStage::EncodeSignWrite,
+        OrderStage::EncodeSign,
+        OrderStage::SocketWrite,
     ];
 
     /// Machine name (`"internal"`, `"decode"`, …).
@@ -74,7 +82,8 @@ impl OrderStage {
             OrderStage::MdRingDecideRisk => "md_ring_decide_risk",
             OrderStage::JournalDecision => "journal_decision",
             OrderStage::JournalOrderRing => "journal_order_ring",
-            OrderStage::EncodeSignWrite => "encode_sign_write",
+            OrderStage::EncodeSign => "encode_sign",
+            OrderStage::SocketWrite => "socket_write",
         }
     }
 
@@ -86,7 +95,8 @@ impl OrderStage {
             OrderStage::MdRingDecideRisk => "md ring + decide + risk",
             OrderStage::JournalDecision => "journal (decision)",
             OrderStage::JournalOrderRing => "journal (order) + order ring",
-            OrderStage::EncodeSignWrite => "encode + sign + write",
+            OrderStage::EncodeSign => "encode + sign",
+            OrderStage::SocketWrite => "socket write (syscall)",
         }
     }
 
@@ -97,7 +107,8 @@ impl OrderStage {
             OrderStage::MdRingDecideRisk => 2,
             OrderStage::JournalDecision => 3,
             OrderStage::JournalOrderRing => 4,
-            OrderStage::EncodeSignWrite => 5,
+            OrderStage::EncodeSign => 5,
+            OrderStage::SocketWrite => 6,
         }
     }
 }
@@ -105,7 +116,7 @@ impl OrderStage {
 /// The gateway's per-order latency histograms (see the module docs).
 #[derive(Debug)]
 pub struct GatewayLatency {
-    stages: [LatencyHistogram; 6],
+    stages: [LatencyHistogram; 7],
     recording: AtomicBool,
     untriggered: AtomicU64,
 }
@@ -144,10 +155,11 @@ impl GatewayLatency {
         self.recording.load(Ordering::Relaxed)
     }
 
-    /// Records one order whose bytes were written at `written`, taken from
-    /// the order ring at `popped` (gateway thread only: single writer).
+    /// Records one order taken from the order ring at `popped`, encoded and
+    /// signed by `encoded` (the write call began), written at `written` (the
+    /// write call returned). Gateway thread only: single writer.
     #[inline]
-    pub fn record_order(&self, cmd: &OrderCommand, popped: Nanos, written: Nanos) {
+    pub fn record_order(&self, cmd: &OrderCommand, popped: Nanos, encoded: Nanos, written: Nanos) {
         if !self.is_recording() {
             return;
         }
@@ -163,7 +175,8 @@ impl GatewayLatency {
             span(t.decode, cmd.decide),
             span(cmd.decide, cmd.journal),
             span(cmd.journal, popped),
-            span(popped, written),
+            span(popped, encoded),
+            span(encoded, written),
         ];
         for (h, v) in self.stages[1..].iter().zip(parts) {
             if let Some(v) = v {
@@ -208,8 +221,13 @@ mod tests {
     #[test]
     fn stages_add_up_to_internal() {
         let l = GatewayLatency::new();
-        l.record_order(&cmd(1_000, 1_010, 1_030, 1_040), Nanos(1_050), Nanos(1_060));
-        let want = [60, 10, 20, 10, 10, 10];
+        l.record_order(
+            &cmd(1_000, 1_010, 1_030, 1_040),
+            Nanos(1_050),
+            Nanos(1_056),
+            Nanos(1_060),
+        );
+        let want = [60, 10, 20, 10, 10, 6, 4];
         for (s, w) in OrderStage::ALL.iter().zip(want) {
             let sum = l.summary(*s);
             assert_eq!((sum.count, sum.p50, sum.max), (1, w, w), "{}", s.as_str());
@@ -221,19 +239,20 @@ mod tests {
     #[test]
     fn untriggered_and_paused_orders_are_not_recorded() {
         let l = GatewayLatency::new();
-        l.record_order(&OrderCommand::ZERO, Nanos(5), Nanos(9));
+        l.record_order(&OrderCommand::ZERO, Nanos(5), Nanos(7), Nanos(9));
         assert_eq!(l.untriggered(), 1);
         l.set_recording(false);
         assert!(!l.is_recording());
-        l.record_order(&cmd(1, 2, 3, 4), Nanos(5), Nanos(6));
+        l.record_order(&cmd(1, 2, 3, 4), Nanos(5), Nanos(5), Nanos(6));
         assert_eq!(l.summary(OrderStage::Internal).count, 0);
         l.set_recording(true);
         // A missing stamp drops that stage only.
-        l.record_order(&cmd(1, 0, 3, 4), Nanos(5), Nanos(6));
+        l.record_order(&cmd(1, 0, 3, 4), Nanos(5), Nanos(5), Nanos(6));
         assert_eq!(l.summary(OrderStage::Internal).count, 1);
         assert_eq!(l.summary(OrderStage::Decode).count, 0);
         assert_eq!(l.summary(OrderStage::MdRingDecideRisk).count, 0);
-        assert_eq!(l.summary(OrderStage::EncodeSignWrite).count, 1);
+        assert_eq!(l.summary(OrderStage::EncodeSign).count, 1);
+        assert_eq!(l.summary(OrderStage::SocketWrite).count, 1);
     }
 
     #[test]

@@ -99,7 +99,8 @@ fn triggered_orders_are_recorded_per_stage_without_allocating() {
     let internal = latency.summary(OrderStage::Internal);
     let ring = latency.summary(OrderStage::JournalOrderRing);
     assert!(internal.max >= ring.max && ring.max > 0);
-    assert!(latency.summary(OrderStage::EncodeSignWrite).max > 0);
+    assert!(latency.summary(OrderStage::EncodeSign).max > 0);
+    assert!(latency.summary(OrderStage::SocketWrite).max > 0);
     assert_eq!(latency.untriggered(), 5);
 
     // Switched off: nothing more is recorded.

@@ -161,7 +161,7 @@ pub(crate) struct Core<C: NanoClock> {
     pub(crate) breaker_opens_seen: u64,
 }
 
-impl<C: NanoClock> Core<C> {
+impl<C: NanoClock + Clone> Core<C> {
     // ------------------------------------------------------------------
     // Exec reports
     // ------------------------------------------------------------------
@@ -264,7 +264,7 @@ impl<C: NanoClock> Core<C> {
             match cmd.kind {
                 OrderCommandKind::New => {
                     // `send` holds the pop time while the order waits in
-                    // the gateway (latency stage `encode_sign_write`).
+                    // the gateway (latency stage `encode_sign`).
                     let mut cmd = cmd;
                     cmd.send = self.clock.now();
                     self.accept_new(cmd, now)
@@ -646,11 +646,19 @@ impl<C: NanoClock> Core<C> {
                 self.reject_local(&cmd, LocalReject::Halted, now);
                 continue;
             }
+            // A clone of the clock stamps the instant the signed frame is
+            // ready and the write call begins (latency stages encode_sign /
+            // socket_write).
+            let clock = self.clock.clone();
+            let mut encoded = Nanos(0);
             let r = self.send_with(ws, ReqKind::Place, coid, cmd.instrument, now, |e, ws, c| {
-                write(e.order_place(c.id, c.symbol, &cmd, c.ts, c.rw, c.auth), ws)
+                let frame = e.order_place(c.id, c.symbol, &cmd, c.ts, c.rw, c.auth);
+                encoded = clock.now();
+                write(frame, ws)
             });
             if r.is_ok() {
-                self.latency.record_order(&cmd, cmd.send, self.clock.now());
+                self.latency
+                    .record_order(&cmd, cmd.send, encoded, self.clock.now());
             }
             match r {
                 Ok(()) | Err(Some(SendFailure::MaybeSent)) => {

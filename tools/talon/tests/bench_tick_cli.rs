@@ -47,7 +47,8 @@ fn one_short_run_writes_the_report_folder() {
     let stderr = String::from_utf8_lossy(&o.stderr);
     assert!(o.status.success(), "stdout:\n{stdout}\nstderr:\n{stderr}");
     assert!(stdout.contains("| **wire-to-wire** |"), "{stdout}");
-    assert!(stdout.contains("↳ encode + sign + write"), "{stdout}");
+    assert!(stdout.contains("↳ encode + sign"), "{stdout}");
+    assert!(stdout.contains("↳ socket write (syscall)"), "{stdout}");
 
     let folders: Vec<PathBuf> = std::fs::read_dir(&out)
         .unwrap()
@@ -81,7 +82,7 @@ fn one_short_run_writes_the_report_folder() {
     assert!(r["wire_to_wire"]["count"].as_u64().unwrap() > 0, "{r}");
     assert!(r["internal"]["count"].as_u64().unwrap() > 0, "{r}");
     assert!(r["loopback_rtt"]["count"].as_u64().unwrap() > 0, "{r}");
-    assert_eq!(r["stages"].as_array().unwrap().len(), 5);
+    assert_eq!(r["stages"].as_array().unwrap().len(), 6);
     assert!(r["warnings"].as_array().unwrap().is_empty(), "{r}");
     // Skipped only when this machine lacks the cores for it.
     let skipped = report["skipped"].as_array().unwrap();

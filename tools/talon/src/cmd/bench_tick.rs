@@ -424,7 +424,8 @@ impl TickReport {
             out,
             "wire-to-wire: simulator clock, marked trade frame written → the order it caused read back \
              (`talon sim` in its own process). internal: the feed's socket read returned → the order's \
-             bytes written by the gateway; its stages add up to it. loopback RTT: a bare 512 B TCP echo \
+             bytes written by the gateway (the write call returned); its stages add up to it, and every \
+             stage before the socket write is Talon's own code. loopback RTT: a bare 512 B TCP echo \
              over 127.0.0.1 measured during the same run (the floor).\n"
         );
         for s in &self.skipped {
@@ -1429,7 +1430,8 @@ mod tests {
         assert!(md.contains("layout `dedicated` skipped: needs 4 cores"));
         assert!(md.contains("| **wire-to-wire** | 100 | 25.00 µs |"), "{md}");
         assert!(md.contains("| loopback TCP RTT (floor) | 5000 | 20.00 µs |"));
-        assert!(md.contains("↳ encode + sign + write"));
+        assert!(md.contains("↳ encode + sign |"));
+        assert!(md.contains("↳ socket write (syscall)"));
         assert!(
             md.contains("| single-thread | 10,000 | internal p50 | 30.00 µs | ≤ 3.00 µs | no |")
         );
