@@ -1,12 +1,18 @@
 //! # talon-control: the slow, safe half
 //!
-//! **Status: not built yet** (tracked by the control-thread issue). This crate
-//! will own the `ControlAgent`: the SQLite (WAL) state store projected
-//! idempotently from the audit journal, crash recovery and reconciliation
-//! with the venue, tilt and tier computation, the owner-only control socket
-//! and metrics.
+//! The control agent's crate. What exists today:
 //!
-//! Contract it will keep: the control agent never sits on the hot path. It may
-//! allocate and block, but it talks to the engine only through the control
-//! ring and the shared halt flag.
+//! | module | owns |
+//! |--------|------|
+//! | [`store`] | the SQLite (WAL) state store: versioned schema, idempotent projection of the audit journal, the [`store::Projector`] that tails it |
+//!
+//! Not built yet (tracked by the control-thread issue): the `ControlAgent`
+//! itself, crash recovery and reconciliation with the venue, tilt and tier
+//! computation, the owner-only control socket and metrics.
+//!
+//! Contract the crate keeps: nothing here sits on the hot path. It may
+//! allocate and block, but it talks to the engine only through the journal
+//! (read-only), the control ring and the shared halt flag.
 #![forbid(unsafe_code)]
+
+pub mod store;
