@@ -6,6 +6,8 @@
 //! * [`run_config`]: the `talon run` configuration (TOML file + environment
 //!   overrides + secrets from the environment), resolved into a
 //!   [`session::SessionConfig`];
+//! * [`metrics`]: the store projection thread, the Prometheus exposition
+//!   and the optional loopback metrics endpoint;
 //! * [`session`]: the assembly of a trading session (embedded simulator,
 //!   instruments from `exchangeInfo`, rings, journal, feed/engine/gateway/
 //!   control agents on runners per the thread layout, readiness, status,
@@ -16,5 +18,6 @@
 //! own (talon-core, talon-feed, talon-gateway). It never logs a secret.
 #![forbid(unsafe_code)]
 
+pub mod metrics;
 pub mod run_config;
 pub mod session;

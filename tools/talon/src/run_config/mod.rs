@@ -52,6 +52,12 @@
 //! sync_interval_ms = 1000              # with sync = "periodic"
 //! prefault = true
 //!
+//! [store]
+//! # path = "./talon-data/talon.db"     # the SQLite state store projected from the journal; default <data_dir>/talon.db
+//!
+//! [metrics]
+//! # listen = "127.0.0.1:9100"          # Prometheus `GET /metrics` on a loopback address; default off
+//!
 //! [sim]                                # the embedded simulator (venue.kind = "sim")
 //! rate = 2000                          # market messages per second, all streams
 //! seed = 1
@@ -331,6 +337,42 @@ impl Default for JournalSection {
     }
 }
 
+/// `[store]`: the SQLite state store.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreSection {
+    /// Database file; default `<data_dir>/talon.db`.
+    pub path: Option<PathBuf>,
+}
+
+/// `[metrics]`: the optional Prometheus endpoint.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsSection {
+    /// Loopback `ip:port` to serve `GET /metrics` on; `None` = off.
+    pub listen: Option<String>,
+}
+
+impl MetricsSection {
+    /// The listen address, checked: it must parse and be a loopback
+    /// address (errors name `metrics.listen`).
+    pub fn listen_addr(&self) -> Result<Option<std::net::SocketAddr>, ConfigError> {
+        let Some(text) = &self.listen else {
+            return Ok(None);
+        };
+        let addr: std::net::SocketAddr = text.trim().parse().map_err(|_| {
+            ConfigError::key_err("metrics.listen", format!("{text:?} is not an ip:port"))
+        })?;
+        if !addr.ip().is_loopback() {
+            return Err(ConfigError::key_err(
+                "metrics.listen",
+                format!("{addr} is not a loopback address (use 127.0.0.1 or ::1)"),
+            ));
+        }
+        Ok(Some(addr))
+    }
+}
+
 /// One `[[sim.account]]`.
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -403,6 +445,10 @@ struct RunFile {
     journal: JournalSection,
     #[serde(default)]
     sim: SimSection,
+    #[serde(default)]
+    store: StoreSection,
+    #[serde(default)]
+    metrics: MetricsSection,
 }
 
 /// The `talon run` configuration (see the module docs). Built with
@@ -431,6 +477,10 @@ pub struct RunConfig {
     pub journal: JournalSection,
     /// Embedded simulator settings.
     pub sim: SimSection,
+    /// State store settings.
+    pub store: StoreSection,
+    /// Metrics endpoint settings.
+    pub metrics: MetricsSection,
     /// The environment the config was loaded with (credentials are read
     /// from it at resolution).
     pub env: EnvVars,
@@ -675,6 +725,8 @@ impl RunConfig {
             rings: file.rings,
             journal: file.journal,
             sim: file.sim,
+            store: file.store,
+            metrics: file.metrics,
             env,
         };
         cfg.check().map_err(|e| match e {
@@ -718,6 +770,7 @@ impl RunConfig {
             };
             ConfigError::key_err(key, e.to_string())
         })?;
+        self.metrics.listen_addr()?;
         if let VenueSection::External { ws_base, http_base } = &self.venue {
             for (k, v) in [("venue.ws_base", ws_base), ("venue.http_base", http_base)] {
                 if !v.contains("://") {
@@ -907,6 +960,12 @@ impl RunConfig {
             .clone()
             .unwrap_or_else(|| self.data_dir.join("journal"));
         let journal = self.journal_config(&journal_dir);
+        let metrics_listen = self.metrics.listen_addr()?;
+        let store_path = self
+            .store
+            .path
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("talon.db"));
         let mut gateway = self.gateway;
         gateway.credentials = Some(credentials);
         Ok(SessionConfig {
@@ -921,6 +980,8 @@ impl RunConfig {
             data_dir: self.data_dir,
             ready_timeout: Duration::from_secs(30),
             stop_timeout: Duration::from_secs(2),
+            store_path,
+            metrics_listen,
         })
     }
 }

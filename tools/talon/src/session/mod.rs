@@ -92,6 +92,7 @@ use self::agents::{ControlAgent, Readiness, WatchedFeed, WatchedGateway};
 use self::id::SessionIdError;
 use self::instruments::InstrumentsError;
 pub use self::status::{LatencyLine, PositionLine, SessionStatus, SessionSummary};
+use crate::metrics::{MetricsSources, SessionMetrics, StoreStatus};
 use crate::run_config::{ConfigError, EnvVars, RunConfig};
 
 /// Where the session trades.
@@ -140,6 +141,11 @@ pub struct SessionConfig {
     pub ready_timeout: Duration,
     /// How long [`Session::stop`] waits for the cancels to be acknowledged.
     pub stop_timeout: Duration,
+    /// The SQLite state store projected from the journal (`[store] path`,
+    /// default `<data_dir>/talon.db`).
+    pub store_path: PathBuf,
+    /// The loopback metrics endpoint (`[metrics] listen`), if any.
+    pub metrics_listen: Option<std::net::SocketAddr>,
 }
 
 impl SessionConfig {
@@ -224,6 +230,9 @@ pub enum SessionError {
     /// A runner thread could not start.
     #[error(transparent)]
     Runner(#[from] RunnerError),
+    /// The store projection or the metrics endpoint could not start.
+    #[error("metrics/store: {0}")]
+    Metrics(std::io::Error),
     /// The session did not become ready in time.
     #[error("not ready after {waited:?}: {why}")]
     NotReady {
@@ -273,6 +282,7 @@ pub struct Session {
     started: Instant,
     stop_timeout: Duration,
     last_rate: Mutex<(Instant, u64)>,
+    metrics: crate::metrics::SessionMetrics,
 }
 
 /// A static name for a composite thread (agents' names are `&'static str`).
@@ -465,6 +475,21 @@ impl Session {
             )));
         }
 
+        let metrics = start_metrics(
+            &cfg,
+            &journal_dir,
+            recovery.next_seq,
+            MetricsSources {
+                engine: engine_handle.clone(),
+                gateway: Arc::clone(&gateway_counters),
+                gateway_latency: Arc::clone(&gateway_latency),
+                feed: Arc::clone(&feed_counters),
+                rings: ring_stats.clone(),
+                store: Arc::new(StoreStatus::default()),
+                halt: Arc::clone(&runtime.halt),
+                journal_base: 0,
+            },
+        )?;
         let cores = MachineCores::detect();
         Ok(Session {
             session_id,
@@ -490,6 +515,7 @@ impl Session {
             started: Instant::now(),
             stop_timeout: cfg.stop_timeout,
             last_rate: Mutex::new((Instant::now(), 0)),
+            metrics,
         })
     }
 
@@ -764,6 +790,8 @@ impl Session {
             };
             exits.push((t.name, exit));
         }
+        // The engine synced the journal in its `on_close`: project the rest.
+        self.metrics.finish();
         if let Some(sim) = self.sim.take() {
             sim.stop();
         }
@@ -807,6 +835,53 @@ impl Session {
                 .collect(),
             clean,
         })
+    }
+}
+
+// ---- store projection and metrics (see `crate::metrics`) ----
+
+/// Starts the store projection thread and the optional metrics endpoint.
+/// `journal_next_seq` is the recovered journal's next sequence.
+fn start_metrics(
+    cfg: &SessionConfig,
+    journal_dir: &Path,
+    journal_next_seq: u64,
+    mut sources: MetricsSources,
+) -> Result<SessionMetrics, SessionError> {
+    sources.journal_base = journal_next_seq;
+    SessionMetrics::start(
+        Arc::new(sources),
+        &cfg.store_path,
+        journal_dir,
+        cfg.metrics_listen,
+    )
+    .map_err(SessionError::Metrics)
+}
+
+impl Session {
+    /// The statistics [`crate::metrics::render`] reads.
+    pub fn metrics_sources(&self) -> &Arc<MetricsSources> {
+        &self.metrics.sources
+    }
+
+    /// Journal records written but not yet projected into the store.
+    pub fn store_lag(&self) -> u64 {
+        self.metrics.sources.store_lag()
+    }
+
+    /// The store projection's status (last applied sequence, errors).
+    pub fn store_status(&self) -> &Arc<StoreStatus> {
+        &self.metrics.sources.store
+    }
+
+    /// The SQLite store file.
+    pub fn store_path(&self) -> &Path {
+        &self.metrics.store_path
+    }
+
+    /// The metrics endpoint's bound address, if `[metrics] listen` is set.
+    pub fn metrics_addr(&self) -> Option<std::net::SocketAddr> {
+        self.metrics.addr()
     }
 }
 
