@@ -10,7 +10,8 @@
 //!
 //! * the **store projection**: a plain (unpinned) thread that opens the
 //!   store ([`Store::open`]) and polls a [`Projector`] on the session's
-//!   journal every [`PROJECT_INTERVAL`], with a final `catch_up` once the
+//!   journal every [`PROJECT_INTERVAL`] (a failed open is retried every
+//!   second), with a final `catch_up` once the
 //!   session stops (after the engine synced the journal). Errors are logged
 //!   and counted in [`StoreStatus`], never fatal to the session;
 //! * the **metrics endpoint** (`[metrics] listen`): a plain thread serving
@@ -29,7 +30,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use talon_control::store::{DEFAULT_BATCH, Projector, Store};
 use talon_core::engine::agent::LatencySummary;
@@ -47,6 +48,9 @@ use crate::session::Session;
 
 /// How often the projection thread polls the journal.
 pub const PROJECT_INTERVAL: Duration = Duration::from_millis(50);
+
+/// How often a store that failed to open is retried.
+const OPEN_RETRY: Duration = Duration::from_secs(1);
 
 /// Largest HTTP request head the endpoint reads.
 const MAX_REQUEST: usize = 8 * 1024;
@@ -158,10 +162,13 @@ impl Drop for StoreProjection {
 
 fn project_loop(path: &Path, dir: &Path, status: &StoreStatus, stop: &AtomicBool) {
     let mut projector: Option<Projector> = None;
+    let mut next_open = Instant::now();
     loop {
         // Acquire: pairs with `finish`'s Release store.
         let stopping = stop.load(Ordering::Acquire);
-        if projector.is_none() {
+        if projector.is_none() && (stopping || Instant::now() >= next_open) {
+            // A failing open is retried every OPEN_RETRY (not every poll).
+            next_open = Instant::now() + OPEN_RETRY;
             match Store::open(path) {
                 Ok(store) => {
                     // Relaxed: statistics.

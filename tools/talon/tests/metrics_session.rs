@@ -187,3 +187,39 @@ fn metrics_listen_must_be_loopback() {
     let custom = SessionConfig::from_toml("[store]\npath = \"/tmp/x.db\"\n", dir.path()).unwrap();
     assert_eq!(custom.store_path, std::path::PathBuf::from("/tmp/x.db"));
 }
+
+#[test]
+fn a_store_that_cannot_open_is_counted_and_the_session_still_trades() {
+    let dir = tempfile::tempdir().unwrap();
+    // The store path is a directory: every open fails.
+    let bad = dir.path().join("not-a-file");
+    std::fs::create_dir(&bad).unwrap();
+    let toml = format!(
+        "[journal]\nsegment_size = 4194304\n[store]\npath = {:?}\n",
+        bad.display().to_string()
+    );
+    let s = Session::start(
+        SessionConfig::from_toml(&toml, dir.path())
+            .unwrap()
+            .polite(),
+    )
+    .unwrap();
+    assert!(s.metrics_addr().is_none());
+    s.wait_ready(Duration::from_secs(20)).unwrap();
+    assert!(eventually(20, || s.status().orders_sent > 0));
+    assert!(eventually(20, || s.store_status().errors() > 0));
+    assert!(!s.store_status().is_open());
+    assert_eq!(s.store_status().last_applied_seq(), 0);
+    assert!(s.store_lag() > 0);
+    let text = talon_cli::metrics::render(&s);
+    let errors: u64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("talon_store_errors_total "))
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(errors > 0);
+    assert!(check_lines(&text) > 100);
+    let summary = s.stop().unwrap();
+    assert!(summary.clean, "{summary}");
+}

@@ -2,8 +2,8 @@
 //! secrets from the environment only.
 //!
 //! Owns [`RunConfig`] (the parsed, typed configuration), [`VenueSection`],
-//! [`JournalSection`], [`SimSection`], [`LayoutSetting`], [`EnvVars`] (a
-//! snapshot of the environment, so tests never touch the process's) and
+//! [`JournalSection`], [`SimSection`], [`StoreSection`],
+//! [`MetricsSection`], [`LayoutSetting`], [`EnvVars`] (a snapshot of the environment, so tests never touch the process's) and
 //! [`ConfigError`] (every error names the key, and the environment variable
 //! when the value came from one). [`RunConfig::into_session_config`]
 //! resolves it into a [`SessionConfig`] (layout fitted to and validated
