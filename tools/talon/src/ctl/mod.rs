@@ -10,6 +10,15 @@
 //! longer → an error and the connection closed), reads and writes time out,
 //! idle connections are closed, and every error is a JSON response.
 //!
+//! `halt` throws the process halt flag *before* anything else and is
+//! acknowledged only after it is set: the gateway checks the flag before
+//! every send, so no new order leaves after the acknowledgement (only a
+//! request whose check had already passed, i.e. one already being written,
+//! can still reach the venue). The engine is then told through the control
+//! inbox (it latches the halt and cancels every open order); the
+//! acknowledgement does not wait for the engine, so a halt works even when
+//! the engine thread is stuck.
+//!
 //! It never removes a socket file another live process listens on (start
 //! fails instead), and never logs request contents.
 
