@@ -235,6 +235,9 @@ pub enum SessionError {
     /// A thread stopped while the session was running.
     #[error("session failed: {0}")]
     Failed(String),
+    /// The control socket could not start.
+    #[error(transparent)]
+    Ctl(#[from] crate::ctl::CtlServerError),
 }
 
 /// One runner thread of the session.
@@ -273,6 +276,9 @@ pub struct Session {
     started: Instant,
     stop_timeout: Duration,
     last_rate: Mutex<(Instant, u64)>,
+    /// The control socket (`<data_dir>/talon.sock`); stopped first in
+    /// [`Session::stop`].
+    ctl: Option<crate::ctl::CtlServer>,
 }
 
 /// A static name for a composite thread (agents' names are `&'static str`).
@@ -465,6 +471,29 @@ impl Session {
             )));
         }
 
+        // ---- control socket (crate::ctl): last, once every thread runs;
+        // on failure the runners and the simulator stop on drop.
+        let started = Instant::now();
+        let ctl = crate::ctl::CtlServer::start(
+            &cfg.data_dir.join(crate::ctl::SOCKET_NAME),
+            crate::ctl::SessionBackend {
+                engine: engine_handle.clone(),
+                halt: Arc::clone(&runtime.halt),
+                readiness: Arc::clone(&readiness),
+                feed: Arc::clone(&feed_counters),
+                gateway: Arc::clone(&gateway_counters),
+                inbox: Arc::clone(&inbox),
+                rings: ring_stats.clone(),
+                instruments: instruments.clone(),
+                symbols: cfg.symbols.clone(),
+                journal_dir: journal_dir.clone(),
+                journal_start_seq: recovery.next_seq,
+                started,
+                next_command: crate::ctl::SessionBackend::FIRST_COMMAND_ID.into(),
+            },
+        )?;
+        // ---- end control socket
+
         let cores = MachineCores::detect();
         Ok(Session {
             session_id,
@@ -487,9 +516,10 @@ impl Session {
             rings: ring_stats,
             recovery,
             journal_dir,
-            started: Instant::now(),
+            started,
             stop_timeout: cfg.stop_timeout,
             last_rate: Mutex::new((Instant::now(), 0)),
+            ctl: Some(ctl),
         })
     }
 
@@ -727,6 +757,10 @@ impl Session {
 
     /// Stops the session cleanly (see the module docs) and summarises it.
     pub fn stop(mut self) -> Result<SessionSummary, SessionError> {
+        // The control socket first: no operator command races the shutdown.
+        if let Some(ctl) = self.ctl.take() {
+            ctl.stop();
+        }
         self.runtime.halt.halt(HaltReason::Operator);
         let deadline = Instant::now() + self.stop_timeout;
         // The engine cancels every open order once halted; wait for the
