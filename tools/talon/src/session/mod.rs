@@ -623,6 +623,11 @@ impl Session {
         &self.journal_dir
     }
 
+    /// The control socket's path (`talon ctl --socket PATH`), while it runs.
+    pub fn control_socket(&self) -> Option<&Path> {
+        self.ctl.as_ref().map(|c| c.path())
+    }
+
     /// Sends a command to the engine through the control agent; returns its
     /// command id, or `None` if the inbox is full.
     pub fn send_control(&self, command: ControlCommand) -> Option<u64> {
