@@ -48,6 +48,8 @@ enum Command {
     Decode(cmd::decode::DecodeArgs),
     /// Print the signature of a payload: HMAC-SHA256 hex or Ed25519 base64.
     Sign(cmd::sign::SignArgs),
+    /// Talk to a running session's control socket (status, halt, resume, …).
+    Ctl(cmd::ctl::CtlArgs),
 }
 
 fn main() -> ExitCode {
@@ -61,6 +63,7 @@ fn main() -> ExitCode {
         Command::Sim(a) => cmd::sim::run(a),
         Command::Watch(a) => cmd::watch::run(a),
         Command::Sign(a) => cmd::sign::run(a),
+        Command::Ctl(a) => cmd::ctl::run(a),
     };
     match result {
         Ok(code) => code,

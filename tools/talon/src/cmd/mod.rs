@@ -1,6 +1,7 @@
 //! The `talon` subcommands, one module each.
 
 pub(crate) mod bench;
+pub(crate) mod ctl;
 pub(crate) mod decode;
 pub(crate) mod journal;
 pub(crate) mod layout;

@@ -84,6 +84,14 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             .join("+"),
         session.journal_dir().display()
     )?;
+    if let Some(sock) = session.control_socket() {
+        writeln!(
+            out,
+            "talon run: control socket {} (talon ctl --socket {} status)",
+            sock.display(),
+            sock.display()
+        )?;
+    }
     write!(out, "{}", session.layout_table())?;
     out.flush()?;
 

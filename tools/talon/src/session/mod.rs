@@ -244,6 +244,9 @@ pub enum SessionError {
     /// A thread stopped while the session was running.
     #[error("session failed: {0}")]
     Failed(String),
+    /// The control socket could not start.
+    #[error(transparent)]
+    Ctl(#[from] crate::ctl::CtlServerError),
 }
 
 /// One runner thread of the session.
@@ -283,6 +286,9 @@ pub struct Session {
     stop_timeout: Duration,
     last_rate: Mutex<(Instant, u64)>,
     metrics: crate::metrics::SessionMetrics,
+    /// The control socket (`<data_dir>/talon.sock`); stopped first in
+    /// [`Session::stop`].
+    ctl: Option<crate::ctl::CtlServer>,
 }
 
 /// A static name for a composite thread (agents' names are `&'static str`).
@@ -490,6 +496,29 @@ impl Session {
                 journal_base: 0,
             },
         )?;
+        // ---- control socket (crate::ctl): last, once every thread runs;
+        // on failure the runners and the simulator stop on drop.
+        let started = Instant::now();
+        let ctl = crate::ctl::CtlServer::start(
+            &cfg.data_dir.join(crate::ctl::SOCKET_NAME),
+            crate::ctl::SessionBackend {
+                engine: engine_handle.clone(),
+                halt: Arc::clone(&runtime.halt),
+                readiness: Arc::clone(&readiness),
+                feed: Arc::clone(&feed_counters),
+                gateway: Arc::clone(&gateway_counters),
+                inbox: Arc::clone(&inbox),
+                rings: ring_stats.clone(),
+                instruments: instruments.clone(),
+                symbols: cfg.symbols.clone(),
+                journal_dir: journal_dir.clone(),
+                journal_start_seq: recovery.next_seq,
+                started,
+                next_command: crate::ctl::SessionBackend::FIRST_COMMAND_ID.into(),
+            },
+        )?;
+        // ---- end control socket
+
         let cores = MachineCores::detect();
         Ok(Session {
             session_id,
@@ -512,10 +541,11 @@ impl Session {
             rings: ring_stats,
             recovery,
             journal_dir,
-            started: Instant::now(),
+            started,
             stop_timeout: cfg.stop_timeout,
             last_rate: Mutex::new((Instant::now(), 0)),
             metrics,
+            ctl: Some(ctl),
         })
     }
 
@@ -617,6 +647,11 @@ impl Session {
     /// The journal directory.
     pub fn journal_dir(&self) -> &Path {
         &self.journal_dir
+    }
+
+    /// The control socket's path (`talon ctl --socket PATH`), while it runs.
+    pub fn control_socket(&self) -> Option<&Path> {
+        self.ctl.as_ref().map(|c| c.path())
     }
 
     /// Sends a command to the engine through the control agent; returns its
@@ -753,6 +788,10 @@ impl Session {
 
     /// Stops the session cleanly (see the module docs) and summarises it.
     pub fn stop(mut self) -> Result<SessionSummary, SessionError> {
+        // The control socket first: no operator command races the shutdown.
+        if let Some(ctl) = self.ctl.take() {
+            ctl.stop();
+        }
         self.runtime.halt.halt(HaltReason::Operator);
         let deadline = Instant::now() + self.stop_timeout;
         // The engine cancels every open order once halted; wait for the
