@@ -33,8 +33,8 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use talon_control::store::{DEFAULT_BATCH, Projector, Store};
-use talon_core::engine::agent::LatencySummary;
 use talon_core::engine::agent::{EngineCounter, EngineHandle, EngineStats, LatencyStage};
+use talon_core::engine::agent::{LatencyHistogram, LatencySummary};
 use talon_core::engine::risk::{RejectReason, TradingState};
 use talon_core::halt::{HaltFlag, HaltReason};
 use talon_core::ring::{RingSnapshot, RingStats};
@@ -311,9 +311,9 @@ impl Expo {
         self.sample(name, &[], value);
     }
 
-    fn summary(&mut self, name: &str, help: &str, rows: &[(&str, &str, LatencySummary)]) {
+    fn summary(&mut self, name: &str, help: &str, rows: &[LatencyRow<'_>]) {
         self.family(name, "summary", help);
-        for (label, value, s) in rows {
+        for (label, value, s, _) in rows {
             for (q, v) in [
                 ("0.5", s.p50),
                 ("0.9", s.p90),
@@ -323,11 +323,29 @@ impl Expo {
                 self.sample(name, &[(label, value), ("quantile", q)], v);
             }
         }
+        let sum = format!("{name}_sum");
+        for (label, value, _, h) in rows {
+            self.sample(&sum, &[(label, value)], approx_sum(h));
+        }
         let count = format!("{name}_count");
-        for (label, value, s) in rows {
+        for (label, value, s, _) in rows {
             self.sample(&count, &[(label, value)], s.count);
         }
     }
+}
+
+/// One summary row: label name, label value, percentiles, histogram.
+type LatencyRow<'a> = (&'a str, &'a str, LatencySummary, &'a LatencyHistogram);
+
+/// The histogram's sum, each bucket counted at its midpoint (within the
+/// histogram's 1/32 relative error); saturating.
+fn approx_sum(h: &LatencyHistogram) -> u64 {
+    let mut sum: u64 = 0;
+    h.for_each_bucket(|lo, hi, count| {
+        let mid = lo + (hi.saturating_sub(lo)) / 2;
+        sum = sum.saturating_add(mid.saturating_mul(count));
+    });
+    sum
 }
 
 /// A label value with `\`, `"` and newline escaped.
@@ -568,18 +586,24 @@ pub fn render_view(v: &MetricsView<'_>) -> String {
     );
 
     // Latency.
-    let engine_rows: Vec<(&str, &str, LatencySummary)> = LatencyStage::ALL
+    let engine_rows: Vec<LatencyRow<'_>> = LatencyStage::ALL
         .iter()
-        .map(|s| ("stage", s.as_str(), v.engine.histogram(*s).summary()))
+        .map(|s| {
+            let h = v.engine.histogram(*s);
+            ("stage", s.as_str(), h.summary(), h)
+        })
         .collect();
     e.summary(
         "talon_engine_latency_ns",
         "Engine pipeline stage latency in nanoseconds.",
         &engine_rows,
     );
-    let gw_rows: Vec<(&str, &str, LatencySummary)> = OrderStage::ALL
+    let gw_rows: Vec<LatencyRow<'_>> = OrderStage::ALL
         .iter()
-        .map(|s| ("stage", s.as_str(), v.gateway_latency.summary(*s)))
+        .map(|s| {
+            let h = v.gateway_latency.histogram(*s);
+            ("stage", s.as_str(), h.summary(), h)
+        })
         .collect();
     e.summary(
         "talon_gateway_latency_ns",
@@ -936,6 +960,14 @@ mod tests {
         assert!(text.contains("talon_store_lag_records 3\n"));
         assert!(text.contains("talon_engine_latency_ns_count{stage=\"tick_to_order\"} 1\n"));
         assert!(text.contains("talon_trading_state{state=\"halted\"} 1\n"));
+        // One value of 1500 ns: its bucket's midpoint, within 1/32.
+        let sum: u64 = text
+            .lines()
+            .find_map(|l| l.strip_prefix("talon_engine_latency_ns_sum{stage=\"tick_to_order\"} "))
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!((1_450..=1_550).contains(&sum), "{sum}");
         let code = format!(
             "talon_gateway_venue_errors_total{{code=\"{}\"}} 1\n",
             VenueCode::Filter.as_str()

@@ -58,7 +58,10 @@ fn check_lines(text: &str) -> usize {
             name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'),
             "{line}"
         );
-        let family = name.strip_suffix("_count").unwrap_or(name);
+        let family = name
+            .strip_suffix("_count")
+            .or(name.strip_suffix("_sum"))
+            .unwrap_or(name);
         assert!(
             typed.contains(name) || typed.contains(family),
             "untyped {line}"

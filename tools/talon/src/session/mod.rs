@@ -25,7 +25,10 @@
 //!    session number), the feed and the gateway (`session_id` = the session
 //!    number; the simulator's `ws_base`), and the control agent;
 //! 7. one [`AgentRunner`] per layout thread (a [`CompositeAgent`] when a
-//!    thread runs several roles), pinned and idling as the layout says.
+//!    thread runs several roles), pinned and idling as the layout says;
+//! 8. the store projection thread (journal → `<data_dir>/talon.db`) and,
+//!    with `[metrics] listen`, the loopback `/metrics` endpoint
+//!    ([`crate::metrics`]).
 //!
 //! The engine starts `Halted`. The control agent switches it ready when the
 //! gateway's session is ready and every instrument's feed is healthy, and
@@ -38,7 +41,8 @@
 //! to `stop_timeout` (2 s) for the open-order count to reach zero; stop the
 //! runners in order engine, gateway, feed, control (a thread running
 //! several roles stops with its first); the engine syncs the journal in its
-//! `on_close`; stop the simulator; return the [`SessionSummary`].
+//! `on_close`; stop the metrics endpoint and let the store projection catch
+//! up with the whole journal; stop the simulator; return the [`SessionSummary`].
 //!
 //! ```no_run
 //! use talon_cli::session::{Session, SessionConfig};
