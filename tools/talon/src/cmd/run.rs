@@ -92,6 +92,14 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             sock.display()
         )?;
     }
+    writeln!(
+        out,
+        "talon run: store {} (the journal projected into SQLite)",
+        session.store_path().display()
+    )?;
+    if let Some(addr) = session.metrics_addr() {
+        writeln!(out, "talon run: metrics http://{addr}/metrics")?;
+    }
     write!(out, "{}", session.layout_table())?;
     out.flush()?;
 
