@@ -145,6 +145,17 @@ fn talon_ctl_talks_to_a_running_session() {
     );
     let out = ctl(&data, &["positions"]);
     assert!(out.status.success());
+    // `talon ctl metrics` prints the Prometheus text exposition.
+    let out = ctl(&data, &["metrics"]);
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("# TYPE talon_"), "{text}");
+    assert!(
+        text.lines()
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+            .all(|l| l.starts_with("talon_")),
+        "{text}"
+    );
     let out = ctl(&data, &["--json", "nope"]);
     assert!(!out.status.success());
 

@@ -96,6 +96,10 @@ fn the_control_socket_serves_status_halts_resumes_and_survives_bad_input() {
         m["result"]["engine"]["orders_sent"].as_u64().unwrap() > 0,
         "{m}"
     );
+    // The same Prometheus text as the HTTP endpoint, and the store's lag.
+    let prom = m["result"]["prometheus"].as_str().unwrap_or_default();
+    assert!(prom.contains("# TYPE talon_"), "{m}");
+    assert!(m["result"]["store_lag"].is_u64(), "{m}");
     let o = call(&sock, json!({"cmd": "orders"}));
     assert!(o["result"]["orders_sent"].as_u64().unwrap() > 0, "{o}");
 

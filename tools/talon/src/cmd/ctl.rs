@@ -121,8 +121,15 @@ pub(crate) fn run(a: CtlArgs) -> anyhow::Result<ExitCode> {
     let resp = request(&path, &req, Duration::from_secs(a.timeout.max(1)))
         .with_context(|| format!("control socket {}", path.display()))?;
     let ok = resp.get("ok").and_then(Value::as_bool) == Some(true);
+    let prometheus = resp
+        .get("result")
+        .and_then(|r| r.get("prometheus"))
+        .and_then(Value::as_str);
     if a.json {
         println!("{resp}");
+    } else if let (true, CtlCommand::Metrics, Some(text)) = (ok, &a.command, prometheus) {
+        // `talon ctl metrics`: the Prometheus text exposition, as /metrics serves it.
+        print!("{text}");
     } else if ok {
         let mut out = String::new();
         render("", resp.get("result").unwrap_or(&Value::Null), &mut out);

@@ -59,6 +59,9 @@ pub struct SessionBackend {
     pub started: Instant,
     /// Next command id.
     pub next_command: AtomicU64,
+    /// The Prometheus exposition's sources (`metrics` returns the same text
+    /// as the `/metrics` endpoint) and the store's lag.
+    pub metrics: Option<Arc<crate::metrics::MetricsSources>>,
 }
 
 impl SessionBackend {
@@ -203,7 +206,7 @@ impl Backend for SessionBackend {
                        "in_flight": s.in_flight()})
             })
             .collect();
-        json!({
+        let mut v = json!({
             "trading_state": self.engine.summary().state.as_str(),
             "halted": self.halt.is_halted(),
             "engine": engine,
@@ -211,6 +214,11 @@ impl Backend for SessionBackend {
             "gateway": gateway,
             "rings": rings,
             "latency_ns": latency,
-        })
+        });
+        if let (Some(src), Value::Object(m)) = (&self.metrics, &mut v) {
+            m.insert("store_lag".into(), Value::from(src.store_lag()));
+            m.insert("prometheus".into(), Value::String(src.render()));
+        }
+        v
     }
 }

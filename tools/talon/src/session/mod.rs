@@ -519,6 +519,7 @@ impl Session {
                 journal_start_seq: recovery.next_seq,
                 started,
                 next_command: crate::ctl::SessionBackend::FIRST_COMMAND_ID.into(),
+                metrics: Some(Arc::clone(&metrics.sources)),
             },
         )?;
         // ---- end control socket
