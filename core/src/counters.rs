@@ -3,7 +3,9 @@
 //! Owns [`CounterId`] (one documented variant per counter, Aeron's
 //! `SystemCounterDescriptor`) and [`Counters`], a fixed array of
 //! `CachePadded<AtomicU64>` slots shared by `Arc` and readable from any thread
-//! (`talon stat`, the control agent's metrics). Per-ring counters live in
+//! (`talon stat`, the control agent's metrics), and [`CounterSlot`], the
+//! single-writer padded slot the feed's and the gateway's counter blocks are
+//! built from. Per-ring counters live in
 //! [`crate::ring::RingStats`] and the journal's in its `WriterStats` and
 //! `RecoveryReport`; these are the runtime's. The enum grows with the agents
 //! that count into it: a variant exists only once something increments it.
@@ -24,6 +26,35 @@ use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crossbeam_utils::CachePadded;
+
+/// One counter of a single-writer counter block (the feed's, the
+/// gateway's), on its own pair of cache lines (128 B: adjacent-line prefetch
+/// pulls lines in pairs on x86), so the writer's stores never invalidate a
+/// neighbour a reader is polling. Exactly one thread may call
+/// [`add`](Self::add); any thread may [`get`](Self::get).
+#[derive(Debug, Default)]
+#[repr(align(128))]
+pub struct CounterSlot(AtomicU64);
+
+impl CounterSlot {
+    /// Adds `n` (wrapping). Single writer only.
+    #[inline]
+    pub fn add(&self, n: u64) {
+        // Single writer (the owning agent's thread): a Relaxed load of our
+        // own last store and a Relaxed store, cheaper than a locked RMW; no
+        // other memory is published through the counter, so no ordering is
+        // needed (pairs with the Relaxed load in `get`).
+        let v = self.0.load(Ordering::Relaxed);
+        self.0.store(v.wrapping_add(n), Ordering::Relaxed);
+    }
+
+    /// The current value.
+    #[inline]
+    pub fn get(&self) -> u64 {
+        // Relaxed: any recent value will do (see `add`).
+        self.0.load(Ordering::Relaxed)
+    }
+}
 
 /// One process-wide counter. The set grows with the system; codes are the
 /// variant order and index [`Counters`].

@@ -14,9 +14,9 @@
 //! value, which cache coherence delivers.
 
 use std::fmt;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::error::LocalReject;
+use talon_core::counters::CounterSlot as Slot;
 
 /// One gateway counter. Codes are the variant order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -291,31 +291,6 @@ impl VenueCode {
             VenueCode::Parameter => "parameter",
             VenueCode::Other => "other",
         }
-    }
-}
-
-/// One counter on its own pair of cache lines (128 B: adjacent-line
-/// prefetch pulls lines in pairs on x86), so the writer's stores never
-/// invalidate a neighbour a reader is polling.
-#[derive(Debug, Default)]
-#[repr(align(128))]
-struct Slot(AtomicU64);
-
-impl Slot {
-    #[inline]
-    fn add(&self, n: u64) {
-        // Single writer (the gateway thread): a Relaxed load of our own last
-        // store and a Relaxed store; no other memory is published through
-        // the counter, so no ordering is needed (pairs with the Relaxed
-        // load in `get`).
-        let v = self.0.load(Ordering::Relaxed);
-        self.0.store(v.wrapping_add(n), Ordering::Relaxed);
-    }
-
-    #[inline]
-    fn get(&self) -> u64 {
-        // Relaxed: any recent value will do (see `add`).
-        self.0.load(Ordering::Relaxed)
     }
 }
 
